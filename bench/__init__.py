@@ -1,0 +1,3 @@
+"""bench: comparable training and evaluation of preference-optimisation objectives."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,54 @@
+"""Objectives: the registry, and the built-in objective modules (imported so they register).
+
+Third-party objectives register through the ``bench.methods`` entry-point group; see
+:mod:`bench.registry`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+from bench.errors import ConfigError, closest
+from bench.methods.base import Objective
+from bench.registry import Registry
+
+METHODS: Registry[type[Objective]] = Registry("method", entry_point_group="bench.methods")
+
+
+def register_method(name: str) -> Callable[[type[Objective]], type[Objective]]:
+    """Class decorator: make ``cls`` a dataclass (if it is not one) and register it as ``name``."""
+
+    def decorate(cls: type[Objective]) -> type[Objective]:
+        if not dataclasses.is_dataclass(cls):
+            cls = dataclasses.dataclass(cls)
+        cls.name = name
+        return METHODS.register(name)(cls)
+
+    return decorate
+
+
+def build_objective(name: str, overrides: dict[str, Any] | None = None) -> Objective:
+    """Instantiate the objective ``name`` with hyper-parameter ``overrides`` and validate it."""
+    cls = METHODS.get(name)
+    fields = {f.name for f in dataclasses.fields(cls)}
+    for key in overrides or {}:
+        if key not in fields:
+            raise ConfigError(f"methods.{name}.{key} is not a hyper-parameter of {name}"
+                              f"{closest(key, fields)}; valid: {', '.join(sorted(fields))}")
+    objective = cls(**(overrides or {}))
+    objective.validate()
+    return objective
+
+
+def default_hyperparameters(name: str) -> dict[str, Any]:
+    """The paper defaults of objective ``name``, as a plain dict."""
+    return build_objective(name).hyperparameters()
+
+
+# Built-in objectives register themselves on import.
+from bench.methods import dpo, ipo, sft, simpo  # noqa: E402
+
+__all__ = ["METHODS", "Objective", "build_objective", "default_hyperparameters", "dpo", "ipo",
+           "register_method", "sft", "simpo"]

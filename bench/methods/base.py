@@ -1,0 +1,202 @@
+"""The objective contract: the one plug-in point every preference objective goes through.
+
+An objective is a dataclass (its fields are its hyper-parameters, with the paper's defaults) that
+declares what it reads in ``needs`` and turns a :class:`SequenceStats` into a :class:`LossOutput`.
+The trainer computes exactly the statistics ``needs`` asks for and never asks which objective it
+runs; so a token-level (TDPO), SAE-code (FPO), scored k-wise (RPO), unpaired (KTO), outcome (causal
+PO) or on-policy (RLOO) objective differs from DPO only in its ``needs`` and its ``loss``.
+
+One batch shape serves every data kind: B prompts x n responses. Pairs are n = 2 with index 0 the
+chosen response; k-wise data is n = k with a score per response; unpaired, outcome and demonstration
+data are n = 1 with a label, an outcome or nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+import torch.nn.functional as F
+from torch import Tensor
+
+from bench.errors import ConfigError, PlanError
+
+DataKind = Literal["pairs", "kwise", "unpaired", "outcomes", "demonstrations"]
+DATA_KINDS: tuple[str, ...] = ("pairs", "kwise", "unpaired", "outcomes", "demonstrations")
+Reduction = Literal["sum", "mean"]
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What an objective reads. The trainer gathers these statistics and nothing else.
+
+    Asking for something the run's data cannot supply is a :class:`PlanError` before any training.
+    """
+
+    data: DataKind = "pairs"
+    reference: bool = False
+    """Reference log-probs of every response (cached once per reference/data/tokenisation)."""
+    token_logps: bool = False
+    """Per-token log-probs [B, n, T] (and the reference's, when ``reference``)."""
+    token_kl: bool = False
+    """Per-token KL(pi_ref(.|x, y<t) || pi_theta(.|x, y<t)) [B, n, T] over the full vocabulary (TDPO)."""
+    scores: bool = False
+    """A scalar score per response [B, n] (explicit reward-model or annotator scores)."""
+    sae_layer: int | None = None
+    """Mean-pooled SAE codes of the residual stream after this block (FPO)."""
+    online: bool = False
+    """Responses are sampled from the current policy and scored by the run's reward function."""
+    samples_per_prompt: int = 1
+    """n for online objectives: how many responses to sample per prompt."""
+    reference_samples: bool = False
+    """Texts sampled from the reference model, with policy and reference log-probs (DR-CPO's X~)."""
+    outcome_model: bool = False
+    """Predictions g(x, y) of an outcome model fitted on the outcome data (DR-CPO)."""
+    batch_level: bool = False
+    """The loss couples the examples of a batch, so the per-device batch size is part of its definition."""
+
+
+@dataclass
+class SequenceStats:
+    """Per-sequence statistics of one micro-batch, shaped [B, n] (token-level ones [B, n, T]).
+
+    Fields an objective did not ask for are ``None``. Log-probs are SUMS over response tokens (prompt
+    tokens never count); :meth:`reduce` turns them into per-token means where an objective's
+    ``reduction`` says so.
+    """
+
+    logps: Tensor
+    lengths: Tensor
+    ref_logps: Tensor | None = None
+    scores: Tensor | None = None
+    labels: Tensor | None = None
+    """+1 for a desirable response, -1 for an undesirable one (unpaired data)."""
+    outcomes: Tensor | None = None
+    token_logps: Tensor | None = None
+    ref_token_logps: Tensor | None = None
+    token_mask: Tensor | None = None
+    token_kl: Tensor | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+    """Statistics from optional providers (SAE codes, reference samples, outcome-model predictions)."""
+
+    def reduce(self, logps: Tensor, reduction: Reduction) -> Tensor:
+        """Sequence log-probs as sums, or divided by response length for ``mean``."""
+        return logps if reduction == "sum" else logps / self.lengths.clamp(min=1)
+
+    def policy(self, reduction: Reduction) -> Tensor:
+        """log pi_theta(y|x) under ``reduction``, shape [B, n]."""
+        return self.reduce(self.logps, reduction)
+
+    def reference(self, reduction: Reduction) -> Tensor:
+        """log pi_ref(y|x) under ``reduction``; an error if the objective did not ask for it."""
+        if self.ref_logps is None:
+            raise PlanError("reference log-probs were read but not declared in needs (set reference=True)")
+        return self.reduce(self.ref_logps, reduction)
+
+    def logratios(self, reduction: Reduction) -> Tensor:
+        """rho(y) = log pi_theta(y|x) - log pi_ref(y|x) under ``reduction``, shape [B, n]."""
+        return self.policy(reduction) - self.reference(reduction)
+
+
+@dataclass
+class LossOutput:
+    """A micro-batch loss (a scalar to minimise) and named metrics.
+
+    Metric values are detached tensors: either one value per example (shape [B]), averaged with
+    per-example weights across gradient-accumulation steps and devices, or a scalar, weighted as one
+    value for the whole micro-batch.
+    """
+
+    loss: Tensor
+    metrics: dict[str, Tensor] = field(default_factory=dict)
+
+
+def pair_metrics(chosen_rewards: Tensor, rejected_rewards: Tensor) -> dict[str, Tensor]:
+    """The standard preference metrics from per-pair implicit rewards (shape [B] each)."""
+    chosen_rewards, rejected_rewards = chosen_rewards.detach(), rejected_rewards.detach()
+    margins = chosen_rewards - rejected_rewards
+    return {
+        "rewards/chosen": chosen_rewards,
+        "rewards/rejected": rejected_rewards,
+        "rewards/margins": margins,
+        "rewards/accuracy": (margins > 0).float(),
+    }
+
+
+def log_sigmoid(x: Tensor) -> Tensor:
+    """log sigma(x), numerically stable for large |x|."""
+    return F.logsigmoid(x)
+
+
+class Objective:
+    """Base class of every objective. Subclasses are dataclasses registered with ``@register_method``.
+
+    Class attributes document the objective for ``bench list methods`` and the leaderboard:
+    ``family`` groups related objectives, ``source`` cites the paper the formula comes from, and
+    ``formula`` states the loss in the notation of METHODS.md.
+    """
+
+    name: ClassVar[str] = ""
+    family: ClassVar[str] = ""
+    source: ClassVar[str] = ""
+    formula: ClassVar[str] = ""
+    needs: ClassVar[Needs] = Needs()
+    reduction: Reduction = "sum"
+
+    def loss(self, stats: SequenceStats) -> LossOutput:
+        """Compute the micro-batch loss from the statistics declared in ``needs``."""
+        raise NotImplementedError
+
+    def hyperparameters(self) -> dict[str, Any]:
+        """The objective's fields and values, as recorded in provenance and the leaderboard."""
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+    def validate(self) -> None:
+        """Raise a ConfigError for out-of-range hyper-parameters; subclasses extend this."""
+        if self.reduction not in ("sum", "mean"):
+            raise ConfigError(f"methods.{self.name}.reduction={self.reduction!r}: use 'sum' or 'mean'")
+
+
+def positive(method: str, **values: float) -> None:
+    """Raise a ConfigError naming the first non-positive hyper-parameter among ``values``."""
+    for key, value in values.items():
+        if not value > 0:
+            raise ConfigError(f"methods.{method}.{key}={value}: must be > 0")
+
+
+def in_unit_interval(method: str, upper_open: float = 1.0, **values: float) -> None:
+    """Raise a ConfigError naming the first value outside [0, upper_open)."""
+    for key, value in values.items():
+        if not 0 <= value < upper_open:
+            raise ConfigError(f"methods.{method}.{key}={value}: must be in [0, {upper_open})")
+
+
+def masked_mean(values: Tensor, mask: Tensor) -> Tensor:
+    """Mean of ``values`` where ``mask`` is true (0 when the mask is empty)."""
+    mask = mask.to(values.dtype)
+    return (values * mask).sum() / mask.sum().clamp(min=1)
+
+
+def chosen_rejected(x: Tensor) -> tuple[Tensor, Tensor]:
+    """Split a pairs tensor [B, 2, ...] into its chosen and rejected halves [B, ...]."""
+    if x.shape[1] != 2:
+        raise PlanError(f"pairwise objective got n={x.shape[1]} responses per prompt; pairs need n=2")
+    return x[:, 0], x[:, 1]
+
+
+__all__ = [
+    "DATA_KINDS",
+    "DataKind",
+    "LossOutput",
+    "Needs",
+    "Objective",
+    "Reduction",
+    "SequenceStats",
+    "chosen_rejected",
+    "in_unit_interval",
+    "log_sigmoid",
+    "masked_mean",
+    "pair_metrics",
+    "positive",
+]
