@@ -1,0 +1,77 @@
+"""The evaluator and judge interfaces.
+
+An evaluator is a pure function of an :class:`EvalInputs` (prompts, policy and reference samples,
+optionally their log-probs) returning named metrics; it never imports objectives. A judge says how
+much it prefers one response over another for a prompt; pointwise judges (the gym's gold reward, an
+annotator's utility, a reward model) derive that from a score per response. Every judge and evaluator
+identifies itself so ``metrics.json`` can say exactly what produced each number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from bench.registry import Registry
+
+
+class Judge:
+    """Base judge: ``preference`` gives P(a preferred over b) per prompt, 0.5 for a tie."""
+
+    name: ClassVar[str] = ""
+
+    def identity(self) -> dict[str, Any]:
+        """What fixes this judge's verdicts (name, model fingerprint, template hash, settings)."""
+        return {"name": self.name}
+
+    def preference(self, prompts: Sequence[str], a: Sequence[str], b: Sequence[str]) -> np.ndarray:
+        raise NotImplementedError
+
+
+class PointwiseJudge(Judge):
+    """A judge that scores each response on its own; a higher score wins, equal scores tie."""
+
+    def score(self, prompts: Sequence[str], responses: Sequence[str]) -> np.ndarray:
+        raise NotImplementedError
+
+    def preference(self, prompts: Sequence[str], a: Sequence[str], b: Sequence[str]) -> np.ndarray:
+        score_a, score_b = self.score(prompts, a), self.score(prompts, b)
+        return np.where(score_a > score_b, 1.0, np.where(score_a < score_b, 0.0, 0.5))
+
+
+@dataclass
+class EvalInputs:
+    """Everything an evaluator may read for one checkpoint.
+
+    Samples are indexed [prompt][sample]; log-prob arrays are [P, k] sums over response tokens, the
+    policy's samples scored under the policy and under the reference.
+    """
+
+    prompts: list[str]
+    policy_samples: list[list[str]]
+    reference_samples: list[list[str]]
+    judges: dict[str, Judge] = field(default_factory=dict)
+    policy_logps: np.ndarray | None = None
+    policy_ref_logps: np.ndarray | None = None
+    seed: int = 0
+
+
+class Evaluator:
+    """Base evaluator: ``evaluate`` maps inputs to flat metrics ({name: float})."""
+
+    name: ClassVar[str] = ""
+    version: ClassVar[str] = "1"
+    needs_logps: ClassVar[bool] = False
+    """Whether it reads ``policy_logps``/``policy_ref_logps`` (the runner scores samples only then)."""
+
+    def identity(self) -> dict[str, Any]:
+        return {"name": self.name, "version": self.version}
+
+    def evaluate(self, inputs: EvalInputs) -> dict[str, float]:
+        raise NotImplementedError
+
+
+EVALUATORS: Registry[type[Evaluator]] = Registry("evaluator")
