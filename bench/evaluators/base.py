@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from bench.errors import BenchError
 from bench.registry import Registry
 
 
@@ -57,6 +58,28 @@ class EvalInputs:
     policy_logps: np.ndarray | None = None
     policy_ref_logps: np.ndarray | None = None
     seed: int = 0
+
+
+def flatten_samples(prompts: Sequence[str], samples: Sequence[Sequence[str]], what: str
+                    ) -> tuple[list[str], list[str], np.ndarray]:
+    """Pair every sample with its prompt: (prompt per sample, samples, count per prompt).
+
+    Judges and scorers take one flat batch (so an LLM judge can batch across prompts), while metrics
+    are per prompt; the counts let the caller fold the flat results back. A prompt without samples,
+    or a sample list misaligned with the prompts, means generation went wrong upstream, so it is an
+    error here rather than a silently smaller average.
+    """
+    if len(samples) != len(prompts):
+        raise BenchError(f"{what} has {len(samples)} entries for {len(prompts)} prompts; the samples must "
+                         f"be indexed [prompt][sample] in prompt order: regenerate them")
+    counts = np.array([len(group) for group in samples], dtype=np.int64)
+    if counts.size and counts.min() == 0:
+        empty = int(np.argmin(counts))
+        raise BenchError(f"prompt {empty} ({prompts[empty][:60]!r}) has no {what}; regenerate the samples "
+                         f"(every prompt needs at least one)")
+    flat_prompts = [prompt for prompt, group in zip(prompts, samples, strict=True) for _ in group]
+    flat_samples = [sample for group in samples for sample in group]
+    return flat_prompts, flat_samples, counts
 
 
 class Evaluator:

@@ -48,7 +48,22 @@ def default_hyperparameters(name: str) -> dict[str, Any]:
 
 
 # Built-in objectives register themselves on import.
-from bench.methods import dpo, ipo, sft, simpo  # noqa: E402
+from bench.methods import (  # noqa: E402
+    adaptive,
+    anchored,
+    distributional,
+    dpo,
+    ipo,
+    kto,
+    length,
+    margin,
+    reference_free,
+    sft,
+    simpo,
+    smoothed,
+    tdpo,
+)
 
-__all__ = ["METHODS", "Objective", "build_objective", "default_hyperparameters", "dpo", "ipo",
-           "register_method", "sft", "simpo"]
+__all__ = ["METHODS", "Objective", "adaptive", "anchored", "build_objective", "default_hyperparameters",
+           "distributional", "dpo", "ipo", "kto", "length", "margin", "reference_free", "register_method",
+           "sft", "simpo", "smoothed", "tdpo"]

@@ -55,6 +55,9 @@ class Needs:
     """Predictions g(x, y) of an outcome model fitted on the outcome data (DR-CPO)."""
     batch_level: bool = False
     """The loss couples the examples of a batch, so the per-device batch size is part of its definition."""
+    mismatched: bool = False
+    """Log-probs of each prompt paired with another example's response (KTO's reference point z0):
+    a fixed derangement of the data, so the pair carries no preference signal."""
 
 
 @dataclass
@@ -77,6 +80,12 @@ class SequenceStats:
     ref_token_logps: Tensor | None = None
     token_mask: Tensor | None = None
     token_kl: Tensor | None = None
+    mismatched_logps: Tensor | None = None
+    """log pi_theta(y' | x) [B, n]: each prompt x with another example's response y' (needs.mismatched)."""
+    mismatched_ref_logps: Tensor | None = None
+    """log pi_ref of the same mismatched pairs [B, n]."""
+    mismatched_lengths: Tensor | None = None
+    """|y'| of the mismatched responses [B, n], for objectives whose ``reduction`` is ``mean``."""
     extras: dict[str, Any] = field(default_factory=dict)
     """Statistics from optional providers (SAE codes, reference samples, outcome-model predictions)."""
 
@@ -147,6 +156,26 @@ class Objective:
     def loss(self, stats: SequenceStats) -> LossOutput:
         """Compute the micro-batch loss from the statistics declared in ``needs``."""
         raise NotImplementedError
+
+    def state_dict(self) -> dict[str, float]:
+        """Running statistics the objective carries from one step to the next (none by default).
+
+        Stateful objectives (BCO's running mean, beta-DPO's EMAs) override this and
+        :meth:`load_state_dict`; the trainer saves the dict in every checkpoint so that a resumed run
+        computes the same losses as an uninterrupted one. Hyper-parameters are not state. By
+        convention the state moves only while gradients are enabled, so an evaluation pass under
+        ``torch.no_grad()`` reads it without changing it.
+        """
+        return {}
+
+    def load_state_dict(self, state: dict[str, float]) -> None:
+        """Restore what :meth:`state_dict` returned; ``{}`` (a fresh run) means the initial state.
+
+        A stateless objective accepts only ``{}``.
+        """
+        if state:
+            raise PlanError(f"methods.{self.name} keeps no state but the checkpoint has {sorted(state)}; "
+                            "resume with the objective that wrote the checkpoint")
 
     def hyperparameters(self) -> dict[str, Any]:
         """The objective's fields and values, as recorded in provenance and the leaderboard."""

@@ -1,0 +1,114 @@
+"""The ``bench`` command line: run, leaderboard, list, show.
+
+User errors (:class:`~bench.errors.BenchError`) print as one line and exit with status 2; ``--debug``
+shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+
+import click
+
+from bench.errors import BenchError
+
+
+class BenchGroup(click.Group):
+    """Turns BenchError into a one-line message unless --debug was given."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except BenchError as exc:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=BenchGroup)
+@click.option("--debug", is_flag=True, help="Show tracebacks for user errors.")
+@click.pass_context
+def main(ctx: click.Context, debug: bool) -> None:
+    """Train and evaluate preference-optimisation objectives side by side."""
+    ctx.obj = {"debug": debug}
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # bench reports its own progress; weight-loading bars are noise
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.argument("overrides", nargs=-1, type=click.UNPROCESSED)
+def run(overrides: tuple[str, ...]) -> None:
+    """Train and evaluate methods: bench run method=all seed=0,1,2 train.steps=200 methods.dpo.beta=0.05"""
+    from bench.config import build_config
+    from bench.leaderboards.render import to_markdown
+    from bench.leaderboards.table import aggregate, load_results
+    from bench.runner.run import run as run_all
+
+    config = build_config(list(overrides))
+    result = run_all(config, say=lambda line: click.echo(line, err=True))
+    tables = aggregate(load_results(Path(config.store)))
+    for table in tables.values():
+        click.echo(to_markdown(table))
+    click.echo(f"\n{result.jobs} jobs ({result.trained} run, {result.reused} reused) in {result.seconds:.1f}s; "
+               f"leaderboards: {', '.join(str(p) for p in result.leaderboards)}", err=True)
+
+
+@main.command()
+@click.option("--store", default="runs", show_default=True, type=click.Path(path_type=Path),
+              help="Results store written by bench run.")
+@click.option("--out", default=None, type=click.Path(path_type=Path), help="Where to write (default: the store).")
+def leaderboard(store: Path, out: Path | None) -> None:
+    """Build the leaderboard tables (Markdown, CSV) from a results store."""
+    from bench.leaderboards.render import to_markdown, write_leaderboard
+    from bench.leaderboards.table import aggregate, load_results
+
+    if not store.is_dir():
+        raise BenchError(f"results store {store} does not exist; run `bench run` first or pass --store")
+    paths = write_leaderboard(store, out or store)
+    for table in aggregate(load_results(store)).values():
+        click.echo(to_markdown(table))
+    click.echo(f"wrote {', '.join(str(p) for p in paths)}", err=True)
+
+
+@main.group(name="list")
+def list_() -> None:
+    """List registered plug-ins."""
+
+
+@list_.command()
+def methods() -> None:
+    """Every registered objective: family, reduction, needs, defaults and source."""
+    import pandas as pd
+
+    from bench.methods import METHODS, build_objective
+
+    rows = []
+    for name in METHODS.names():
+        objective = build_objective(name)
+        needs = objective.needs
+        declared = [f.name for f in dataclasses.fields(needs)
+                    if f.name != "data" and getattr(needs, f.name) not in (False, None, 1)]
+        defaults = {k: v for k, v in objective.hyperparameters().items() if k != "reduction"}
+        rows.append({"name": name, "family": objective.family, "reduction": objective.reduction,
+                     "data": needs.data, "needs": ", ".join(declared) or "-",
+                     "defaults": ", ".join(f"{k}={v}" for k, v in defaults.items()) or "-",
+                     "source": objective.source})
+    click.echo(pd.DataFrame(rows).to_markdown(index=False))
+
+
+@main.command()
+@click.argument("what", type=click.Choice(["config"]))
+@click.argument("overrides", nargs=-1, type=click.UNPROCESSED)
+def show(what: str, overrides: tuple[str, ...]) -> None:
+    """Show the resolved configuration (with overrides applied)."""
+    from bench.config import build_config, to_yaml
+
+    click.echo(to_yaml(build_config(list(overrides))))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,208 @@
+"""The one typed configuration tree of a run, presets, and ``KEY=VALUE`` overrides.
+
+Everything a run depends on lives here (no environment variables or globals steer behaviour, except
+``BENCH_CACHE`` for where shared caches live), and the resolved tree is written into every run
+directory. Overrides use OmegaConf's dotlist syntax on top of the dataclass schema, so a wrong type
+is caught at parse time; unknown keys get the closest valid ones in the error. ``method=`` and
+``seed=`` accept comma lists; ``methods.NAME.PARAM=`` sets an objective's hyper-parameter.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from bench.errors import ConfigError, closest
+from bench.train.loop import TrainConfig
+
+
+@dataclass
+class AnnotatorSettings:
+    """The gym annotator's biases (see bench.gym.annotator for what each does)."""
+
+    temperature: float = 1.0
+    length_bonus: float = 0.05
+    marker_bonus: float = 0.75
+    label_noise: float = 0.1
+    score_noise: float = 0.5
+    confounder_strength: float = 0.0
+    confounder_correlation: float = 0.7
+    outcome_noise: float = 0.5
+
+
+@dataclass
+class ReferenceModelSettings:
+    """The gym's tiny Llama reference (SFT) model and how it is trained."""
+
+    hidden_size: int = 128
+    layers: int = 4
+    heads: int = 4
+    intermediate_size: int = 320
+    sft_steps: int = 400
+    sft_batch_size: int = 64
+    sft_lr: float = 3e-3
+    corpus_per_prompt: int = 8
+
+
+@dataclass
+class GymSettings:
+    """The embedded benchmark: prompt splits, annotator and reference model."""
+
+    seed: int = 0
+    train_prompts: int = 512
+    val_prompts: int = 64
+    test_prompts: int = 256
+    pair_temperature: float = 1.0
+    annotator: AnnotatorSettings = field(default_factory=AnnotatorSettings)
+    reference: ReferenceModelSettings = field(default_factory=ReferenceModelSettings)
+
+
+@dataclass
+class DataSettings:
+    """Which data, how it is selected and tokenised."""
+
+    source: str = "gym"
+    """``gym`` (embedded benchmark) or ``jsonl`` (a file of bench records)."""
+    path: str | None = None
+    test_path: str | None = None
+    """JSONL of evaluation prompts (records of any kind; only the prompts are used)."""
+    selector: str = "all"
+    max_prompt_tokens: int = 64
+    max_response_tokens: int = 48
+
+
+@dataclass
+class ModelSettings:
+    """The base (reference) model; None means the gym's reference model."""
+
+    path: str | None = None
+    dtype: str = "auto"
+    trust_remote_code: bool = False
+
+
+@dataclass
+class GenerateSettings:
+    """Sampling for evaluation; part of the generation cache key."""
+
+    samples_per_prompt: int = 2
+    max_new_tokens: int = 48
+    temperature: float = 1.0
+    top_p: float = 1.0
+    batch_prompts: int = 128
+    backend: str = "auto"
+    """``auto`` (vLLM when it imports and CUDA is present, else transformers), ``transformers`` or ``vllm``."""
+
+
+@dataclass
+class EvalSettings:
+    evaluators: list[str] = field(default_factory=lambda: ["win_rate", "score", "kl", "length", "distinct"])
+    bootstrap_samples: int = 2000
+
+
+@dataclass
+class RunConfig:
+    method: list[str] = field(default_factory=lambda: ["all"])
+    seed: list[int] = field(default_factory=lambda: [0])
+    store: str = "runs"
+    """Results store: one directory per job with metrics.json, plus the leaderboard."""
+    cache: str = field(default_factory=lambda: os.environ.get("BENCH_CACHE", ".bench"))
+    """Shared caches: gym builds, reference passes, generations."""
+    progress: bool = True
+    gym: GymSettings = field(default_factory=GymSettings)
+    data: DataSettings = field(default_factory=DataSettings)
+    model: ModelSettings = field(default_factory=ModelSettings)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    generate: GenerateSettings = field(default_factory=GenerateSettings)
+    eval: EvalSettings = field(default_factory=EvalSettings)
+    methods: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Per-objective hyper-parameter overrides: ``methods.dpo.beta=0.05``."""
+
+
+PRESETS: dict[str, list[str]] = {
+    "default": [],
+    "smoke": [  # seconds, for tests and a first look; numbers are not meaningful
+        "gym.train_prompts=64", "gym.val_prompts=8", "gym.test_prompts=32",
+        "gym.reference.sft_steps=30", "gym.reference.hidden_size=32", "gym.reference.layers=1",
+        "gym.reference.heads=2", "gym.reference.intermediate_size=64", "gym.reference.corpus_per_prompt=2",
+        "train.steps=4", "train.micro_batch_size=8", "train.warmup_steps=1", "train.snapshot_every=2",
+        "generate.max_new_tokens=16", "data.max_response_tokens=16", "eval.bootstrap_samples=200",
+    ],
+}
+
+LIST_KEYS = ("method", "seed")
+
+
+def _flat_keys(node: Any, prefix: str = "") -> list[str]:
+    keys = []
+    for f in dataclasses.fields(node):
+        value = getattr(node, f.name)
+        path = f"{prefix}{f.name}"
+        keys.append(path)
+        if dataclasses.is_dataclass(value):
+            keys.extend(_flat_keys(value, path + "."))
+    return keys
+
+
+def _split(item: str) -> tuple[str, str]:
+    if "=" not in item:
+        raise ConfigError(f"override {item!r} is not KEY=VALUE (e.g. train.steps=200, method=dpo,simpo)")
+    key, value = item.split("=", 1)
+    return key.strip(), value.strip()
+
+
+def build_config(overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
+    """Resolve ``preset=NAME`` (default ``default``) and the overrides into a validated RunConfig."""
+    pairs = [_split(item) for item in overrides]
+    presets = [value for key, value in pairs if key == "preset"]
+    preset = presets[-1] if presets else "default"
+    if preset not in PRESETS:
+        raise ConfigError(f"unknown preset {preset!r}{closest(preset, PRESETS)}; presets: {', '.join(PRESETS)}")
+    pairs = [_split(item) for item in PRESETS[preset]] + [(k, v) for k, v in pairs if k != "preset"]
+    valid = _flat_keys(RunConfig())
+    dotlist = []
+    for key, value in pairs:
+        if key.startswith("methods."):
+            parts = key.split(".")
+            if len(parts) != 3 or not all(parts):
+                raise ConfigError(f"override {key!r}: use methods.NAME.PARAM=VALUE (e.g. methods.dpo.beta=0.05)")
+        elif key not in valid:
+            raise ConfigError(f"unknown config key {key!r}{closest(key, valid)}; `bench show config` lists them")
+        if key in LIST_KEYS:
+            value = "[" + ",".join(v.strip() for v in value.strip("[]").split(",") if v.strip()) + "]"
+        dotlist.append(f"{key}={value}")
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(RunConfig), OmegaConf.from_dotlist(dotlist))
+        config: RunConfig = OmegaConf.to_object(merged)
+    except OmegaConfBaseException as exc:
+        key = getattr(exc, "full_key", "") or "?"
+        raise ConfigError(f"bad value for {key}: {str(exc).splitlines()[0]}") from exc
+    _validate(config)
+    return config
+
+
+def _validate(config: RunConfig) -> None:
+    t = config.train
+    if t.steps < 1 or t.micro_batch_size < 1 or t.grad_accum < 1:
+        raise ConfigError("train.steps, train.micro_batch_size and train.grad_accum must be >= 1")
+    if not 0 <= t.warmup_steps <= t.steps:
+        raise ConfigError(f"train.warmup_steps={t.warmup_steps} must be between 0 and train.steps={t.steps}")
+    if not t.lr > 0:
+        raise ConfigError(f"train.lr={t.lr} must be > 0")
+    if not config.method:
+        raise ConfigError("method= is empty; give a method name, a comma list or all")
+    if config.generate.samples_per_prompt < 1:
+        raise ConfigError("generate.samples_per_prompt must be >= 1")
+    if config.data.source not in ("gym", "jsonl"):
+        raise ConfigError(f"data.source={config.data.source!r}: use gym or jsonl")
+    if config.data.source == "jsonl" and not (config.data.path and config.model.path and config.data.test_path):
+        raise ConfigError("data.source=jsonl needs data.path, data.test_path and model.path")
+
+
+def to_yaml(config: RunConfig) -> str:
+    """The resolved configuration as YAML, written into every run directory."""
+    return OmegaConf.to_yaml(OmegaConf.structured(config))

@@ -1,0 +1,159 @@
+"""Tokenisation (once per dataset) and collation into the one batch layout every objective shares.
+
+Layout: each row is ``[left padding | prompt | response | right padding]`` with every response
+starting at the same column, so per-token statistics of all responses in a batch are one slice
+``[:, start-1 : start-1+T]`` of the logits, with no per-row Python indexing in the hot path. Position
+ids are computed from the attention mask, so left padding does not shift positions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from bench.data.records import Example
+from bench.errors import DataError
+from bench.fingerprint import fingerprint
+
+
+@dataclass
+class TokenizedDataset:
+    """A dataset tokenised once: prompt ids per example, response ids per (example, response)."""
+
+    kind: str
+    n: int
+    prompt_ids: list[list[int]]
+    response_ids: list[list[list[int]]]
+    scores: Tensor | None
+    labels: Tensor | None
+    outcomes: Tensor | None
+    fingerprint: str
+    pad_id: int
+
+    def __len__(self) -> int:
+        return len(self.prompt_ids)
+
+
+def format_prompt(tokenizer, prompt: str) -> str:
+    """The prompt as the model sees it: the chat template with the generation marker, if any."""
+    if getattr(tokenizer, "chat_template", None):
+        return tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
+                                             add_generation_prompt=True)
+    return prompt
+
+
+def encode_prompts(tokenizer, prompts: list[str], max_prompt_tokens: int) -> list[list[int]]:
+    """Token ids of formatted prompts, left-truncated to ``max_prompt_tokens`` (keep the end)."""
+    texts = [format_prompt(tokenizer, p) for p in prompts]
+    encoded = tokenizer(texts, add_special_tokens=False)["input_ids"]
+    return [ids[-max_prompt_tokens:] for ids in encoded]
+
+
+def encode_responses(tokenizer, responses: list[str], max_response_tokens: int) -> list[list[int]]:
+    """Token ids of responses followed by EOS, truncated to ``max_response_tokens`` (EOS kept)."""
+    encoded = tokenizer(responses, add_special_tokens=False)["input_ids"]
+    eos = tokenizer.eos_token_id
+    return [ids[: max_response_tokens - 1] + [eos] for ids in encoded]
+
+
+def _field(examples: list[Example], name: str) -> Tensor | None:
+    values = [[getattr(r, name) for r in ex.responses] for ex in examples]
+    if any(v is None for row in values for v in row):
+        return None
+    return torch.tensor(values, dtype=torch.float32)
+
+
+def tokenize_dataset(examples: list[Example], tokenizer, max_prompt_tokens: int,
+                     max_response_tokens: int, tokenizer_id: str) -> TokenizedDataset:
+    """Tokenise ``examples`` (one kind, one n) for training and reference passes."""
+    if not examples:
+        raise DataError("the dataset is empty after selection; check data.* and selector settings")
+    kind, n = examples[0].kind, examples[0].n
+    for ex in examples:
+        if ex.n != n:
+            raise DataError(f"row {ex.id}: {ex.n} responses where the dataset's rows have {n}; "
+                            f"bench batches need the same number of responses per prompt")
+    prompt_ids = encode_prompts(tokenizer, [ex.prompt for ex in examples], max_prompt_tokens)
+    flat = encode_responses(tokenizer, [r.text for ex in examples for r in ex.responses], max_response_tokens)
+    response_ids = [flat[i * n:(i + 1) * n] for i in range(len(examples))]
+    key = fingerprint({"examples": [ex.id for ex in examples], "prompt_ids": prompt_ids,
+                       "response_ids": response_ids, "tokenizer": tokenizer_id})
+    return TokenizedDataset(kind=kind, n=n, prompt_ids=prompt_ids, response_ids=response_ids,
+                            scores=_field(examples, "score"), outcomes=_field(examples, "outcome"),
+                            labels=_field(examples, "label"), fingerprint=key,
+                            pad_id=tokenizer.pad_token_id)
+
+
+@dataclass
+class Batch:
+    """B prompts x n responses laid out for one forward pass over B*n rows.
+
+    ``response_start`` is the column of every row's first response token; ``response_mask`` [B*n, T]
+    marks real response tokens (T = longest response in the batch).
+    """
+
+    input_ids: Tensor
+    attention_mask: Tensor
+    position_ids: Tensor
+    response_mask: Tensor
+    response_start: int
+    indices: Tensor
+    n: int
+    fields: dict[str, Tensor] = field(default_factory=dict)
+    """Per-response annotations [B, n] the data carries: ``scores``, ``labels``, ``outcomes``."""
+
+    @property
+    def size(self) -> int:
+        return self.indices.numel()
+
+    @property
+    def response_ids(self) -> Tensor:
+        """The response tokens [B*n, T] (padding where ``response_mask`` is false)."""
+        start = self.response_start
+        return self.input_ids[:, start:start + self.response_mask.shape[1]]
+
+    def to(self, device: torch.device) -> Batch:
+        return Batch(self.input_ids.to(device), self.attention_mask.to(device), self.position_ids.to(device),
+                     self.response_mask.to(device), self.response_start, self.indices, self.n,
+                     {name: value.to(device) for name, value in self.fields.items()})
+
+
+def collate(prompts: list[list[int]], responses: list[list[list[int]]], pad_id: int,
+            indices: Tensor | None = None, fields: dict[str, Tensor] | None = None) -> Batch:
+    """Lay out B prompts with n responses each (``responses[b][j]``) in the shared batch layout."""
+    n = len(responses[0])
+    start = max(len(p) for p in prompts)
+    longest = max(len(r) for rs in responses for r in rs)
+    rows = len(prompts) * n
+    input_ids = torch.full((rows, start + longest), pad_id, dtype=torch.long)
+    attention = torch.zeros((rows, start + longest), dtype=torch.long)
+    response_mask = torch.zeros((rows, longest), dtype=torch.bool)
+    for b, (prompt, group) in enumerate(zip(prompts, responses, strict=True)):
+        for j, response in enumerate(group):
+            row = b * n + j
+            input_ids[row, start - len(prompt):start] = torch.tensor(prompt)
+            input_ids[row, start:start + len(response)] = torch.tensor(response)
+            attention[row, start - len(prompt):start + len(response)] = 1
+            response_mask[row, :len(response)] = True
+    position_ids = (attention.cumsum(1) - 1).clamp(min=0)
+    if indices is None:
+        indices = torch.arange(len(prompts))
+    return Batch(input_ids, attention, position_ids, response_mask, start, indices, n, fields or {})
+
+
+def collate_rows(data: TokenizedDataset, indices: Tensor, mismatched: bool = False) -> Batch:
+    """Batch of dataset rows ``indices``; ``mismatched`` pairs each prompt with the next row's responses.
+
+    The mismatch is a fixed derangement of the dataset (row i takes row i+1's responses, cyclically),
+    so it is the same in every epoch and its reference log-probs can be cached.
+    """
+    rows = indices.tolist()
+    prompts = [data.prompt_ids[i] for i in rows]
+    source = [(i + 1) % len(data) for i in rows] if mismatched else rows
+    responses = [data.response_ids[i] for i in source]
+    fields = {name: value[indices] for name, value in
+              (("scores", data.scores), ("labels", data.labels), ("outcomes", data.outcomes))
+              if value is not None and not mismatched}
+    return collate(prompts, responses, data.pad_id, indices, fields)

@@ -1,0 +1,55 @@
+"""Evaluators: the registry, the built-in evaluators (imported so they register), and running a set.
+
+Each evaluator is a small class over pure functions of samples (and log-probs when it declares
+``needs_logps``); it never imports objectives. Third parties add one by registering a subclass of
+:class:`~bench.evaluators.base.Evaluator` in :data:`EVALUATORS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from bench.errors import BenchError
+from bench.evaluators.base import EVALUATORS, EvalInputs, Evaluator, Judge, PointwiseJudge
+
+DEFAULT_EVALUATORS: tuple[str, ...] = ("win_rate", "score", "kl", "length", "distinct")
+"""What ``bench run`` evaluates unless told otherwise (METHODS.md, Metrics)."""
+
+
+def register_evaluator(name: str) -> Callable[[type[Evaluator]], type[Evaluator]]:
+    """Class decorator: set ``cls.name`` and register the class as ``name``."""
+
+    def decorate(cls: type[Evaluator]) -> type[Evaluator]:
+        cls.name = name
+        return EVALUATORS.register(name)(cls)
+
+    return decorate
+
+
+def run_evaluators(inputs: EvalInputs, names: Iterable[str] = DEFAULT_EVALUATORS
+                   ) -> tuple[dict[str, float], dict[str, dict[str, Any]]]:
+    """Run the named evaluators on one checkpoint's inputs: (flat metrics, identity per evaluator).
+
+    Metrics land in one flat namespace in ``metrics.json``, so two evaluators emitting the same name
+    would silently overwrite each other; that is an error here instead.
+    """
+    metrics: dict[str, float] = {}
+    owner: dict[str, str] = {}
+    identities: dict[str, dict[str, Any]] = {}
+    for name in names:
+        evaluator = EVALUATORS.get(name)()
+        identities[name] = evaluator.identity()
+        for metric, value in evaluator.evaluate(inputs).items():
+            if metric in metrics:
+                raise BenchError(f"evaluators {owner[metric]!r} and {name!r} both emit metric {metric!r}; "
+                                 f"rename one of them (or drop one from the run's evaluators)")
+            metrics[metric], owner[metric] = float(value), name
+    return metrics, identities
+
+
+# Built-in evaluators register themselves on import.
+from bench.evaluators import diversity, kl, length, reward, winrate  # noqa: E402
+
+__all__ = ["DEFAULT_EVALUATORS", "EVALUATORS", "EvalInputs", "Evaluator", "Judge", "PointwiseJudge",
+           "diversity", "kl", "length", "register_evaluator", "reward", "run_evaluators", "winrate"]

@@ -1,0 +1,250 @@
+"""Leaderboard renderers: a compact Markdown table for people, a full-precision CSV for programs.
+
+Both take the table of ONE comparability key (from :func:`bench.leaderboards.table.aggregate`) and
+refuse a frame that mixes keys, so an incomparable number can never be printed next to another.
+:func:`write_leaderboard` renders every key found in a results store into its own directory.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tabulate import tabulate
+
+from bench.atomic import write_text
+from bench.errors import BenchError
+from bench.fingerprint import fingerprint
+from bench.leaderboards.table import (
+    CI_HIGH,
+    CI_LOW,
+    REFERENCE_METHOD,
+    aggregate,
+    aggregate_key,
+    load_results,
+    primary_metric,
+    value_columns,
+    win_rate_metrics,
+)
+
+MARKDOWN_FILE = "leaderboard.md"
+CSV_FILE = "leaderboard.csv"
+NOT_AVAILABLE = "n/a"
+REFERENCE_SUFFIX = "_reference"
+GOLD_REWARD = "gold_reward"
+HIDDEN_IN_MARKDOWN = ("kl_stderr",)
+"""Shown in the CSV only: the Markdown table keeps one number per cell."""
+NAMED_COLUMNS: dict[str, str] = {
+    "kl": "KL (nats)",
+    "length": "length (words)",
+    "length_gain": "length gain",
+    "distinct_2_across": "distinct-2",
+    "distinct_2_per_input": "distinct-2 (per input)",
+}
+
+
+def single_key_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The table if it holds exactly one comparability key, aggregated if it is still raw runs.
+
+    This is the guard every renderer goes through: rows with different keys were produced with
+    different models, data or evaluation settings, and printing them side by side invites comparing
+    numbers that cannot be compared.
+    """
+    if "comparability_key" not in table.columns:
+        raise BenchError("the table has no comparability_key column, so its rows cannot be shown to be "
+                         "comparable; build it with bench.leaderboards.table.load_results/aggregate")
+    if table.empty:
+        raise BenchError("the leaderboard table is empty: there are no results to render")
+    keys = sorted(set(table["comparability_key"].astype(str)))
+    if len(keys) != 1:
+        raise BenchError(f"refusing to render rows with different comparability keys ({', '.join(keys)}) in "
+                         f"one table: their numbers are not comparable; render each table from aggregate() "
+                         f"separately, or use write_leaderboard, which writes one leaderboard per key")
+    return table if "n_seeds" in table.columns else aggregate_key(table)
+
+
+def _decimals(series: pd.Series) -> int:
+    """Decimals that give the column's largest value about three significant figures (at most six).
+
+    One count per column keeps a column's numbers aligned and comparable by eye ("0.50" above "1.33",
+    not "0.5" above "1.33").
+    """
+    numbers = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
+    numbers = np.abs(numbers[np.isfinite(numbers) & (numbers != 0)])
+    if numbers.size == 0:
+        return 2
+    digits_before_point = math.floor(math.log10(numbers.max())) + 1
+    return min(6, max(0, 3 - digits_before_point))
+
+
+def _number(value: Any, decimals: int = 2) -> str:
+    """A number for reading: fixed decimals, thousands separators, never scientific notation."""
+    if value is None or pd.isna(value):
+        return NOT_AVAILABLE
+    x = float(value)
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    return f"{x:,.{decimals}f}"
+
+
+def _number_column(series: pd.Series) -> list[str]:
+    decimals = _decimals(series)
+    return [_number(value, decimals) for value in series]
+
+
+def _win_rate_cell(row: pd.Series, metric: str) -> str:
+    value = row.get(metric)
+    if value is None or pd.isna(value):
+        return NOT_AVAILABLE
+    low, high = row.get(metric + CI_LOW), row.get(metric + CI_HIGH)
+    if low is None or high is None or pd.isna(low) or pd.isna(high):
+        return f"{float(value):.1f}"
+    return f"{float(value):.1f} [{float(low):.1f}, {float(high):.1f}]"
+
+
+def _percent_change(value: Any) -> str:
+    if value is None or pd.isna(value):
+        return NOT_AVAILABLE
+    return f"{100.0 * float(value):+.1f}%"
+
+
+def _judge_label(metric: str, suffix: str) -> str:
+    return metric[: -len(suffix)].rstrip("_") if metric.endswith(suffix) else metric
+
+
+def _hyperparameter_text(blob: Any) -> str:
+    try:
+        values = json.loads(str(blob))
+    except json.JSONDecodeError:
+        return str(blob)
+    if not isinstance(values, dict) or not values:
+        return "-" if values == {} else str(values)
+    return ", ".join(f"{key}={value}" for key, value in values.items())
+
+
+def _constant(series: pd.Series) -> bool:
+    numbers = pd.to_numeric(series, errors="coerce").dropna().to_numpy(dtype=float)
+    return numbers.size == 0 or bool(np.allclose(numbers, numbers[0], rtol=1e-9, atol=1e-12))
+
+
+def _varies(table: pd.DataFrame, column: str, within: list[str]) -> bool:
+    if column not in table.columns or len(table) < 2:
+        return False
+    return bool((table.groupby(within, dropna=False)[column].nunique(dropna=False) > 1).any())
+
+
+def to_markdown(table: pd.DataFrame) -> str:
+    """A compact human leaderboard of one comparability key, with a provenance header and notes.
+
+    Win rates print as "63.2 [58.1, 68.0]" (mean and 95% CI); rewards, KL, length and diversity
+    follow, then any other metric present. Reference-side metrics that are the same on every row
+    (the reference samples' reward and length) move to a note; standard errors, costs and identifiers
+    are in the CSV.
+    """
+    table = single_key_table(table)
+    first = table.iloc[0]
+    values = value_columns(table)
+    win_rates = win_rate_metrics(values)
+    primary = primary_metric(table[table["method"] != REFERENCE_METHOD]) or next(iter(win_rates), None)
+    win_rates = ([primary] if primary else []) + [m for m in win_rates if m != primary]
+    ci_columns = {m + end for m in win_rates for end in (CI_LOW, CI_HIGH)}
+    rewards = [c for c in values if c.endswith("_reward")]
+    rewards.sort(key=lambda c: c != GOLD_REWARD)  # stable: gold first, the rest as reported
+
+    def text(column: str) -> list[str]:
+        return [str(value) or "-" for value in table[column]]
+
+    columns: dict[str, list[str]] = {
+        "rank": ["" if pd.isna(v) else str(int(v)) for v in table["rank"]],
+        "method": text("method"),
+        "selector": text("selector"),
+        "reduction": text("reduction"),
+    }
+    if _varies(table, "steps", ["method", "selector", "reduction"]):
+        columns["steps"] = text("steps")
+    if _varies(table, "hyperparameters", ["method", "selector", "reduction"]):
+        columns["hyper-parameters"] = [_hyperparameter_text(v) for v in table["hyperparameters"]]
+    columns["seeds"] = [str(int(v)) for v in table["n_seeds"]]
+    for metric in win_rates:
+        label = _judge_label(metric, "win_rate")
+        columns[f"{label} WR" if label else "WR"] = [_win_rate_cell(row, metric)
+                                                     for _, row in table.iterrows()]
+    for metric in rewards:
+        columns[f"{_judge_label(metric, 'reward')} reward"] = _number_column(table[metric])
+    shown = set(win_rates) | ci_columns | set(rewards) | set(HIDDEN_IN_MARKDOWN)
+    notes: list[str] = []
+    for metric in [c for c in NAMED_COLUMNS if c in values] + values:
+        if metric in shown or metric.startswith("cost_"):
+            continue
+        shown.add(metric)
+        if metric.endswith(REFERENCE_SUFFIX) and _constant(table[metric]):
+            known = table[metric].dropna()
+            if len(known):
+                notes.append(f"{metric} {_number_column(known)[0]}")
+            continue
+        header = NAMED_COLUMNS.get(metric, metric)
+        if metric == "length_gain":
+            columns[header] = [_percent_change(v) for v in table[metric]]
+        else:
+            columns[header] = _number_column(table[metric])
+
+    text_columns = {"method", "selector", "reduction", "hyper-parameters"}
+    body = tabulate(list(zip(*columns.values(), strict=True)), headers=list(columns), tablefmt="pipe",
+                    disable_numparse=True,
+                    colalign=["left" if name in text_columns else "right" for name in columns])
+    lines = [
+        f"# Leaderboard `{first['comparability_key']}`",
+        "",
+        f"model `{first['model'] or NOT_AVAILABLE}` · dataset `{first['dataset'] or NOT_AVAILABLE}` · "
+        f"evaluation `{first['evaluation'] or NOT_AVAILABLE}`",
+        "",
+        body,
+        "",
+        "WR: win rate (%) against the reference model's outputs, with its 95% CI: the paired bootstrap over "
+        "prompts for one seed, the Student-t interval over seeds for several.",
+    ]
+    if primary:
+        lines.append(f"Ranked by {primary}; the {REFERENCE_METHOD} row is not ranked.")
+    if notes:
+        lines.append(f"Same on every row (reference samples): {'; '.join(notes)}.")
+    lines.append(f"Every column at full precision (standard errors, costs, job ids) is in {CSV_FILE}.")
+    return "\n".join(lines) + "\n"
+
+
+def to_csv(table: pd.DataFrame) -> str:
+    """Every column of one comparability key's table at full precision, for plots and further analysis."""
+    table = single_key_table(table)
+    return table.to_csv(index=False)
+
+
+def _directory_name(key: str) -> str:
+    """A file-system-safe directory for ``key``, still unique when characters had to be replaced."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", key).strip("._") or "key"
+    return safe if safe == key else f"{safe}-{fingerprint(key)[:8]}"
+
+
+def write_leaderboard(store: Path, out_dir: Path) -> list[Path]:
+    """Render every comparability key under ``store`` to ``out_dir/<key>/leaderboard.{md,csv}``.
+
+    Files are written atomically, so a reader never sees half a leaderboard. Returns the paths.
+    """
+    store, out_dir = Path(store), Path(out_dir)
+    tables = aggregate(load_results(store))
+    if not tables:
+        raise BenchError(f"no leaderboard to write: no metrics.json under {store}; run `bench run` first, "
+                         f"or point at the results store it wrote")
+    written: list[Path] = []
+    for key, table in tables.items():
+        directory = out_dir / _directory_name(key)
+        for name, text in ((MARKDOWN_FILE, to_markdown(table)), (CSV_FILE, to_csv(table))):
+            write_text(directory / name, text)
+            written.append(directory / name)
+    return written
+
+
+__all__ = ["CSV_FILE", "MARKDOWN_FILE", "single_key_table", "to_csv", "to_markdown", "write_leaderboard"]

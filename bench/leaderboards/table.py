@@ -1,0 +1,285 @@
+"""From the results store to leaderboard tables: load every metrics.json, group, aggregate seeds, rank.
+
+A leaderboard is only worth reading if its rows were produced the same way, so rows are split by
+their provenance's comparability key before anything is averaged, and a table never mixes keys.
+Within a key, the runs of one configuration (method, selector, reduction, steps, hyper-parameters)
+differ only in their seed; they aggregate to a mean, and win rates get an interval: one run's paired
+bootstrap CI when there is one seed, the Student-t interval over seeds when there are several.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bench.errors import BenchError
+from bench.evaluators.statistics import seed_aggregate
+
+METRICS_FILE = "metrics.json"
+REFERENCE_METHOD = "reference"
+"""``job.method`` of the untrained reference model's row (win rate 50 by construction): never ranked."""
+PRIMARY_METRIC = "gold_win_rate"
+"""Ranked by when present (the gym's true reward as judge); otherwise the first ``*_win_rate``."""
+WIN_RATE_SUFFIX = "win_rate"
+CI_LOW, CI_HIGH = "_ci_low", "_ci_high"
+
+RUN_COLUMNS: tuple[str, ...] = (
+    "job_id", "method", "selector", "seed", "reduction", "steps", "hyperparameters",
+    "comparability_key", "model", "dataset", "evaluation", "bench_version", "path",
+)
+"""What :func:`load_results` puts beside the metrics; every other column is a number to aggregate
+(metrics under their own names, costs as ``cost_<name>``)."""
+GROUP_COLUMNS: tuple[str, ...] = ("method", "selector", "reduction", "steps", "hyperparameters")
+"""Runs that agree on these (within one comparability key) are seeds of one configuration."""
+KEY_COLUMNS: tuple[str, ...] = ("comparability_key", "model", "dataset", "evaluation")
+TABLE_COLUMNS: tuple[str, ...] = (
+    "rank", "method", "selector", "reduction", "steps", "hyperparameters", "n_seeds", "seeds",
+)
+TRAILING_COLUMNS: tuple[str, ...] = ("comparability_key", "model", "dataset", "evaluation", "bench_version",
+                                     "job_ids")
+RESERVED_COLUMNS = frozenset(RUN_COLUMNS + TABLE_COLUMNS + TRAILING_COLUMNS)
+REPORTED_ATTR = "bench_reported_columns"
+"""``DataFrame.attrs`` entry: the value columns the runs of each key reported, so a metric that is NaN
+in every run of a key stays in its table (as NaN) while another key's metrics stay out."""
+
+
+# ---- loading --------------------------------------------------------------------------------------
+
+def _malformed(path: Path, what: str) -> BenchError:
+    return BenchError(f"{path}: {what}; this is not a metrics.json the runner wrote (or it was edited): "
+                      f"delete its job directory and re-run that job with `bench run`")
+
+
+def _section(payload: dict[str, Any], name: str, path: Path) -> dict[str, Any]:
+    section = payload.get(name)
+    if not isinstance(section, dict):
+        raise _malformed(path, f"section {name!r} is missing or not an object")
+    return section
+
+
+def _text(section: dict[str, Any], key: str, where: str, path: Path, default: str | None = None) -> str:
+    value = section.get(key, default)
+    if value is None:
+        raise _malformed(path, f"{where}.{key} is missing")
+    if not isinstance(value, str):
+        raise _malformed(path, f"{where}.{key} must be a string, got {value!r}")
+    return value
+
+
+def _number(value: Any, where: str, path: Path) -> float:
+    if value is None:
+        return math.nan  # JSON has no NaN; writers that emit null mean "not computed"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _malformed(path, f"{where} must be a number, got {value!r}")
+    return float(value)
+
+
+def read_metrics_file(path: Path, store: Path | None = None) -> dict[str, Any]:
+    """One flat leaderboard row from one metrics.json, or a BenchError naming the file.
+
+    Validation happens here, where the bad value is found, so a broken file is reported by name
+    instead of surfacing as a pandas KeyError three steps later.
+    """
+    path = Path(path)
+    try:
+        payload = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BenchError(f"{path}: cannot be read ({exc}); fix its permissions or delete its job directory "
+                         f"and re-run that job with `bench run`") from exc
+    except json.JSONDecodeError as exc:
+        raise _malformed(path, f"invalid JSON ({exc.msg} at line {exc.lineno})") from exc
+    if not isinstance(payload, dict):
+        raise _malformed(path, "the top level is not an object")
+    job = _section(payload, "job", path)
+    metrics = _section(payload, "metrics", path)
+    provenance = _section(payload, "provenance", path)
+    cost = payload.get("cost") or {}
+    if not isinstance(cost, dict):
+        raise _malformed(path, "section 'cost' is not an object")
+
+    seed = job.get("seed")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise _malformed(path, f"job.seed must be an integer, got {seed!r}")
+    hyperparameters = job.get("hyperparameters", {})
+    if not isinstance(hyperparameters, dict):
+        raise _malformed(path, f"job.hyperparameters must be an object, got {hyperparameters!r}")
+    steps = job.get("steps")
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int)):
+        raise _malformed(path, f"job.steps must be an integer, got {steps!r}")
+    row: dict[str, Any] = {
+        "job_id": _text(job, "id", "job", path),
+        "method": _text(job, "method", "job", path),
+        "selector": _text(job, "selector", "job", path, default=""),
+        "seed": seed,
+        "reduction": _text(job, "reduction", "job", path, default=""),
+        "steps": "" if steps is None else str(steps),
+        "hyperparameters": json.dumps(hyperparameters, sort_keys=True, separators=(",", ":"), default=str),
+        "comparability_key": _text(provenance, "comparability_key", "provenance", path),
+        "model": _text(provenance, "model", "provenance", path, default=""),
+        "dataset": _text(provenance, "dataset", "provenance", path, default=""),
+        "evaluation": _text(provenance, "evaluation", "provenance", path, default=""),
+        "bench_version": _text(provenance, "bench_version", "provenance", path, default=""),
+        "path": str(path.relative_to(store)) if store is not None else str(path),
+    }
+    for name, value in metrics.items():
+        if name in RESERVED_COLUMNS:
+            raise _malformed(path, f"metric {name!r} clashes with the leaderboard column of that name; "
+                                   f"rename the evaluator's metric")
+        row[name] = _number(value, f"metrics.{name}", path)
+    for name, value in cost.items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            row[f"cost_{name}"] = float(value)  # non-numeric cost entries (device names) are not aggregated
+    return row
+
+
+def load_results(store: Path) -> pd.DataFrame:
+    """One row per metrics.json found anywhere under ``store`` (run columns, then metrics and costs).
+
+    Metrics a run did not emit, and NaN metrics, are NaN. An empty store gives an empty frame with
+    the run columns; a missing store is an error.
+    """
+    store = Path(store)
+    if not store.is_dir():
+        raise BenchError(f"results store {store} does not exist or is not a directory; point at the "
+                         f"directory `bench run` wrote (its results.store setting)")
+    rows = [read_metrics_file(path, store) for path in sorted(store.rglob(METRICS_FILE)) if path.is_file()]
+    if not rows:
+        return pd.DataFrame(columns=list(RUN_COLUMNS))
+    frame = pd.DataFrame(rows)
+    reported: dict[str, list[str]] = {}
+    for row in rows:
+        names = reported.setdefault(row["comparability_key"], [])
+        names.extend(name for name in row if name not in RESERVED_COLUMNS and name not in names)
+    frame.attrs[REPORTED_ATTR] = reported
+    return frame
+
+
+# ---- aggregation ----------------------------------------------------------------------------------
+
+def value_columns(frame: pd.DataFrame) -> list[str]:
+    """The numeric columns (metrics and costs), in the order the runs first reported them."""
+    return [column for column in frame.columns if column not in RESERVED_COLUMNS]
+
+
+def win_rate_metrics(columns: list[str] | pd.Index) -> list[str]:
+    """The win-rate metrics among ``columns`` (``gold_win_rate``, ``proxy_win_rate``, ...), not their CIs."""
+    return [str(c) for c in columns if str(c).endswith(WIN_RATE_SUFFIX)]
+
+
+def primary_metric(table: pd.DataFrame) -> str | None:
+    """The metric a table is ranked by: gold_win_rate when present, else its first win rate, else None."""
+    candidates = [m for m in win_rate_metrics(table.columns) if table[m].notna().any()]
+    if PRIMARY_METRIC in candidates:
+        return PRIMARY_METRIC
+    return candidates[0] if candidates else None
+
+
+def _check_one_key(rows: pd.DataFrame, key: str) -> None:
+    """The comparability key must pin the model, data and evaluation; if it does not, the runner is wrong."""
+    for column in ("model", "dataset", "evaluation"):
+        values = sorted(set(rows[column].astype(str)))
+        if len(values) > 1:
+            raise BenchError(f"comparability key {key!r} covers runs with different {column} fingerprints "
+                             f"({', '.join(values)}); the key must include the {column}: fix the runner's "
+                             f"comparability key, or delete the stale runs")
+
+
+def _check_unique_seeds(runs: pd.DataFrame, label: str) -> None:
+    duplicated = runs[runs["seed"].duplicated(keep=False)]
+    if not duplicated.empty:
+        seed = int(duplicated["seed"].iloc[0])
+        paths = ", ".join(duplicated.loc[duplicated["seed"] == seed, "path"].astype(str))
+        raise BenchError(f"{label} has more than one result for seed {seed} ({paths}); a seed would count "
+                         f"twice: delete the stale job directory")
+
+
+def _aggregate_runs(runs: pd.DataFrame, values: list[str]) -> dict[str, Any]:
+    first = runs.iloc[0]
+    label = f"{first['method']} (selector {first['selector'] or '-'}, {first['hyperparameters']})"
+    _check_unique_seeds(runs, label)
+    seeds = sorted(int(s) for s in runs["seed"])
+    row: dict[str, Any] = {column: first[column] for column in GROUP_COLUMNS}
+    row.update(n_seeds=len(runs), seeds=",".join(str(s) for s in seeds))
+    for column in values:
+        numbers = pd.to_numeric(runs[column], errors="coerce").to_numpy(dtype=np.float64)
+        finite = numbers[np.isfinite(numbers)]
+        # shifted by the first value, so identical seeds give exactly that value (3 x 0.7 -> 0.7)
+        row[column] = float(finite[0] + (finite - finite[0]).mean()) if finite.size else math.nan
+    for metric in win_rate_metrics(values):
+        numbers = pd.to_numeric(runs[metric], errors="coerce").to_numpy(dtype=np.float64)
+        finite = np.isfinite(numbers)
+        low, high = math.nan, math.nan
+        if finite.sum() == 1:  # one seed: the run's own bootstrap interval over prompts
+            only = runs.iloc[int(np.flatnonzero(finite)[0])]
+            low = float(only.get(metric + CI_LOW, math.nan))
+            high = float(only.get(metric + CI_HIGH, math.nan))
+        elif finite.sum() >= 2:  # several seeds: the t interval of the seed means
+            _, low, high = seed_aggregate(numbers)
+        row[metric + CI_LOW], row[metric + CI_HIGH] = low, high
+    for column in TRAILING_COLUMNS[:-1]:
+        row[column] = first[column]
+    row["job_ids"] = ",".join(runs["job_id"].astype(str))
+    return row
+
+
+def _rank_and_sort(table: pd.DataFrame) -> pd.DataFrame:
+    is_reference = table["method"] == REFERENCE_METHOD
+    metric = primary_metric(table[~is_reference]) if (~is_reference).any() else None
+    if metric is None:
+        table["rank"] = pd.array([pd.NA] * len(table), dtype="Int64")
+        order = table.assign(_ref=is_reference).sort_values(["_ref", "method", "selector"], kind="stable")
+        return order.drop(columns="_ref").reset_index(drop=True)
+    scores = table[metric].where(~is_reference)
+    table["rank"] = scores.rank(ascending=False, method="min").round().astype("Int64")
+    order = table.assign(_ref=is_reference, _unranked=table["rank"].isna(), _score=-scores.fillna(0.0))
+    order = order.sort_values(["_ref", "_unranked", "_score", "method", "selector"], kind="stable")
+    return order.drop(columns=["_ref", "_unranked", "_score"]).reset_index(drop=True)
+
+
+def aggregate_key(rows: pd.DataFrame, reported: list[str] | None = None) -> pd.DataFrame:
+    """The leaderboard of ONE comparability key: one row per configuration, ranked, reference last.
+
+    ``reported`` names the metric and cost columns the key's runs wrote (default: those with a value
+    in some run), so columns that only other keys' runs have are left out.
+    """
+    keys = sorted(set(rows["comparability_key"].astype(str)))
+    if len(keys) != 1:
+        raise BenchError(f"refusing to aggregate runs with different comparability keys ({', '.join(keys)}) "
+                         f"into one table: their numbers are not comparable; use aggregate(), which "
+                         f"returns one table per key")
+    _check_one_key(rows, keys[0])
+    if reported is None:
+        reported = rows.attrs.get(REPORTED_ATTR, {}).get(keys[0])
+    if reported is None:
+        reported = [c for c in value_columns(rows) if rows[c].notna().any()]
+    values = [c for c in value_columns(rows) if c in reported]
+    grouped = rows.groupby(list(GROUP_COLUMNS), sort=False, dropna=False)
+    table = _rank_and_sort(pd.DataFrame([_aggregate_runs(runs, values) for _, runs in grouped]))
+    ordered = [c for c in TABLE_COLUMNS if c in table.columns]
+    win_rates = set(win_rate_metrics(values))
+    for column in values:
+        if any(column.endswith(end) and column[:-len(end)] in win_rates for end in (CI_LOW, CI_HIGH)):
+            continue  # placed right after its win rate
+        ordered.append(column)
+        if column in win_rates:
+            ordered += [column + CI_LOW, column + CI_HIGH]
+    ordered += [c for c in TRAILING_COLUMNS if c not in ordered]
+    return table[ordered]
+
+
+def aggregate(df: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """One leaderboard per comparability key: seed means, win-rate CIs, ``n_seeds`` and ``rank``.
+
+    Rank 1 is the best mean of the primary metric (:func:`primary_metric`); the reference row and
+    rows without the primary metric have no rank and come last (the reference after them).
+    """
+    if df.empty:
+        return {}
+    reported = df.attrs.get(REPORTED_ATTR, {})
+    return {str(key): aggregate_key(rows, reported.get(key))
+            for key, rows in df.groupby("comparability_key", sort=True, dropna=False)}

@@ -1,0 +1,87 @@
+"""DPO under noisy preference labels: conservative DPO and robust DPO.
+
+Both assume each pair's label is flipped with probability eps and mix the DPO loss of the pair with
+that of the flipped pair. cDPO (label smoothing) adds the flipped loss, which keeps the optimum at a
+finite margin; robust DPO (Chowdhury et al. 2024) subtracts it and rescales by 1/(1 - 2 eps), which
+makes the loss an unbiased estimate of the clean-label DPO loss. The sign of the eps term is the
+only difference between the two formulas, which is why they live side by side. With eps = 0 both
+are DPO.
+
+cdpo:       -(1 - eps) log sigma(beta h) - eps log sigma(-beta h)
+robust_dpo: [-(1 - eps) log sigma(beta h) + eps log sigma(-beta h)] / (1 - 2 eps)
+"""
+
+from __future__ import annotations
+
+from bench.methods import register_method
+from bench.methods.base import (
+    LossOutput,
+    Needs,
+    Objective,
+    Reduction,
+    SequenceStats,
+    in_unit_interval,
+    log_sigmoid,
+    positive,
+)
+from bench.methods.pairwise import pair_output, reference_margin
+
+MAX_EPS = 0.5
+"""eps is a flip probability; at 0.5 labels carry no information (and robust DPO divides by zero)."""
+
+
+@register_method("cdpo")
+class ConservativeDPO(Objective):
+    """Conservative DPO: DPO with label smoothing eps, the assumed probability of a flipped label.
+
+    The smoothed target keeps the optimal margin finite instead of pushing h to infinity.
+    """
+
+    family = "dpo-label-noise"
+    source = "Mitchell 2023, A note on DPO with noisy preferences and relationship to IPO (cDPO)"
+    formula = "-(1-eps) log sigma(beta h) - eps log sigma(-beta h)"
+    needs = Needs(data="pairs", reference=True)
+
+    beta: float = 0.1
+    eps: float = 0.1
+    reduction: Reduction = "sum"
+
+    def validate(self) -> None:
+        super().validate()
+        positive(self.name, beta=self.beta)
+        in_unit_interval(self.name, upper_open=MAX_EPS, eps=self.eps)
+
+    def loss(self, stats: SequenceStats) -> LossOutput:
+        rho_w, rho_l, h = reference_margin(stats, self.reduction)
+        z = self.beta * h
+        losses = -(1 - self.eps) * log_sigmoid(z) - self.eps * log_sigmoid(-z)
+        return pair_output(losses, self.beta * rho_w, self.beta * rho_l)
+
+
+@register_method("robust_dpo")
+class RobustDPO(Objective):
+    """Robust DPO: an unbiased estimate of the clean-label DPO loss when labels flip with rate eps.
+
+    Unlike cDPO the flipped term enters with a plus sign, and the 1/(1 - 2 eps) factor undoes the
+    shrinkage of the expected loss under noise (Chowdhury et al. 2024, eq. 8).
+    """
+
+    family = "dpo-label-noise"
+    source = "Chowdhury et al. 2024, Provably Robust DPO: Aligning Language Models with Noisy Feedback"
+    formula = "[-(1-eps) log sigma(beta h) + eps log sigma(-beta h)] / (1 - 2 eps)"
+    needs = Needs(data="pairs", reference=True)
+
+    beta: float = 0.1
+    eps: float = 0.1
+    reduction: Reduction = "sum"
+
+    def validate(self) -> None:
+        super().validate()
+        positive(self.name, beta=self.beta)
+        in_unit_interval(self.name, upper_open=MAX_EPS, eps=self.eps)
+
+    def loss(self, stats: SequenceStats) -> LossOutput:
+        rho_w, rho_l, h = reference_margin(stats, self.reduction)
+        z = self.beta * h
+        losses = (-(1 - self.eps) * log_sigmoid(z) + self.eps * log_sigmoid(-z)) / (1 - 2 * self.eps)
+        return pair_output(losses, self.beta * rho_w, self.beta * rho_l)

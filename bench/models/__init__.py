@@ -1,0 +1,1 @@
+"""Model loading, log-prob computation and the shared reference cache."""

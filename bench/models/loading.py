@@ -1,0 +1,63 @@
+"""Loading causal LMs and tokenizers safely: safetensors only, no remote code unless asked.
+
+A model is named by a local directory (an HF ``save_pretrained`` layout), an HF hub id (resolved by
+transformers; offline runs need it in the local HF cache) or a GGUF file (``path/to/model.gguf``,
+dequantised by transformers). Pickle checkpoints are refused: ``use_safetensors=True``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
+
+from bench.errors import BenchError
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def resolve_dtype(name: str) -> torch.dtype:
+    """``auto`` means bf16 on a GPU and fp32 on CPU (the dtype policy of the performance issue)."""
+    if name == "auto":
+        return torch.bfloat16 if torch.cuda.is_available() else torch.float32
+    if name not in DTYPES:
+        raise BenchError(f"model.dtype={name!r}: use auto, float32, bfloat16 or float16")
+    return DTYPES[name]
+
+
+def _split_gguf(name: str) -> tuple[str, str | None]:
+    path = Path(name)
+    if path.suffix == ".gguf":
+        return str(path.parent), path.name
+    return name, None
+
+
+def load_causal_lm(name: str | Path, dtype: str = "auto", trust_remote_code: bool = False) -> PreTrainedModel:
+    """Load a causal LM from a directory, hub id or GGUF file, refusing pickle weights."""
+    location, gguf_file = _split_gguf(str(name))
+    kwargs = {"dtype": resolve_dtype(dtype), "trust_remote_code": trust_remote_code}
+    if gguf_file:
+        kwargs["gguf_file"] = gguf_file
+    else:
+        kwargs["use_safetensors"] = True
+    try:
+        return AutoModelForCausalLM.from_pretrained(location, **kwargs)
+    except OSError as exc:
+        raise BenchError(f"cannot load model {name}: {str(exc).splitlines()[0]}; give a directory with "
+                         f"config.json and *.safetensors, a .gguf file, or a cached hub id") from exc
+
+
+def load_tokenizer(name: str | Path, trust_remote_code: bool = False):
+    """Load the tokenizer that belongs to a model (same naming rules as :func:`load_causal_lm`)."""
+    location, gguf_file = _split_gguf(str(name))
+    kwargs = {"trust_remote_code": trust_remote_code}
+    if gguf_file:
+        kwargs["gguf_file"] = gguf_file
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(location, **kwargs)
+    except OSError as exc:
+        raise BenchError(f"cannot load tokenizer for {name}: {str(exc).splitlines()[0]}") from exc
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer

@@ -1,0 +1,133 @@
+"""The reference cache: reference statistics computed once per content key and shared by every job.
+
+TRL and HALOs-style trainers run the reference model once per training run; a sweep of 25 objectives
+x 3 seeds pays it 75 times. Here the reference pass runs once per (reference model, tokenised data,
+what is cached) and is stored as safetensors beside a JSON manifest; every objective of a run, and
+every later run with the same key, reads it. Reference-free objectives never touch it, and the
+reference model itself is loaded only when something is missing (``load_model`` is lazy).
+
+Cached items, each [N, n, ...] over the dataset's rows and responses:
+- ``responses``: per-token reference log-probs [N, n, T_max] (sequence log-probs are their sums);
+- ``mismatched``: the same for each prompt paired with the next row's responses (KTO's z0);
+- ``distributions``: log-softmax over the vocabulary [N, n, T_max, V] (TDPO), only for small vocabularies.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import Tensor
+
+from bench import atomic
+from bench.data.tokenize import Batch, TokenizedDataset, collate_rows
+from bench.fingerprint import fingerprint
+from bench.models.logprobs import ResponseScores, response_scores
+
+CACHE_FORMAT = "1"
+ITEMS = ("responses", "mismatched", "distributions")
+PASS_BATCH_ROWS = 64
+"""Rows per forward pass of the reference; inference only, so larger than a training micro-batch."""
+
+
+@dataclass
+class PassReport:
+    """What one :meth:`ReferenceCache.ensure` call did, for the run log."""
+
+    hits: list[str]
+    computed: list[str]
+    seconds: float
+
+
+class ReferenceCache:
+    """Content-addressed reference statistics for one (reference model, tokenised dataset)."""
+
+    def __init__(self, root: Path, model_id: str, data: TokenizedDataset,
+                 load_model: Callable[[], torch.nn.Module]) -> None:
+        self.root = Path(root)
+        self.model_id = model_id
+        self.data = data
+        self._load_model = load_model
+        self._tensors: dict[str, Tensor] = {}
+        self.model_loads = 0
+
+    def key(self, item: str) -> str:
+        """The content key of one cached item (changes when any of its inputs changes)."""
+        return fingerprint({"format": CACHE_FORMAT, "model": self.model_id, "data": self.data.fingerprint,
+                            "item": item})
+
+    def _path(self, item: str) -> Path:
+        return self.root / f"{item}-{self.key(item)}"
+
+    def ensure(self, items: Iterable[str]) -> PassReport:
+        """Make ``items`` available, computing the missing ones in ONE pass over the data."""
+        items = sorted(set(items))
+        started = time.perf_counter()
+        missing = []
+        for item in items:
+            if item in self._tensors:
+                continue
+            path = self._path(item)
+            if (path / "tensors.safetensors").is_file():
+                self._tensors[item] = load_file(path / "tensors.safetensors")["value"]
+            else:
+                missing.append(item)
+        if missing:
+            self._compute(missing)
+        return PassReport(hits=[i for i in items if i not in missing], computed=missing,
+                          seconds=time.perf_counter() - started)
+
+    def _compute(self, items: list[str]) -> None:
+        model = self._load_model()
+        self.model_loads += 1
+        model.eval()
+        data = self.data
+        width = max(len(r) for rs in data.response_ids for r in rs)
+        shape = (len(data), data.n, width)
+        out: dict[str, Tensor] = {}
+        with torch.inference_mode():
+            for start in range(0, len(data), PASS_BATCH_ROWS):
+                rows = torch.arange(start, min(start + PASS_BATCH_ROWS, len(data)))
+                for item in items:
+                    batch = collate_rows(data, rows, mismatched=item == "mismatched")
+                    scores = response_scores(model, batch.to(_device(model)),
+                                             full_distribution=item == "distributions")
+                    value = scores.log_distributions if item == "distributions" else scores.token_logps
+                    if item not in out:
+                        out[item] = torch.zeros(shape + tuple(value.shape[2:]), dtype=torch.float32)
+                    t = value.shape[1]
+                    out[item][rows, :, :t] = value.float().cpu().view(len(rows), data.n, t, *value.shape[2:])
+        for item, value in out.items():
+            path = self._path(item)
+            with atomic.directory(path) as tmp:
+                save_file({"value": value.contiguous()}, tmp / "tensors.safetensors")
+                (tmp / "manifest.json").write_text(json.dumps({
+                    "item": item, "key": self.key(item), "model": self.model_id,
+                    "data": data.fingerprint, "rows": len(data), "n": data.n, "shape": list(value.shape),
+                    "format": CACHE_FORMAT}, indent=2))
+            self._tensors[item] = value
+
+    def scores(self, batch: Batch, item: str = "responses") -> ResponseScores:
+        """Cached reference statistics for the rows of ``batch`` in its layout."""
+        value = self._tensors[item][batch.indices]
+        width = batch.response_mask.shape[1]
+        value = value[:, :, :width].reshape(batch.size * batch.n, width, *value.shape[3:])
+        mask = batch.response_mask.cpu()
+        if item == "distributions":
+            return ResponseScores(token_logps=torch.zeros(mask.shape), mask=mask, log_distributions=value)
+        return ResponseScores(token_logps=value * mask, mask=mask)
+
+
+def distribution_cache_bytes(data: TokenizedDataset, vocab_size: int) -> int:
+    """Size of the ``distributions`` item, used to choose cached vs in-memory reference for TDPO."""
+    width = max(len(r) for rs in data.response_ids for r in rs)
+    return len(data) * data.n * width * vocab_size * 4
+
+
+def _device(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device

@@ -1,0 +1,1 @@
+"""Plan expansion, job execution and the results store."""

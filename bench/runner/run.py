@@ -1,0 +1,214 @@
+"""``bench run``: plan, share the expensive work, train and evaluate every job, publish the leaderboard.
+
+Order of work, each step skipped when its output exists: the world (gym build), the plan (every job
+validated before any training), ONE reference pass per tokenised dataset covering the union of what
+the unfinished jobs need, the shared reference samples, then per job: train (resuming a snapshot),
+evaluate, write ``metrics.json``. Finished jobs are recognised by their content key and skipped.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from bench import __version__, atomic
+from bench.config import RunConfig, to_yaml
+from bench.data.derive import derive
+from bench.data.tokenize import TokenizedDataset, encode_prompts, tokenize_dataset
+from bench.errors import ConfigError
+from bench.fingerprint import fingerprint
+from bench.leaderboards.render import write_leaderboard
+from bench.models.loading import load_causal_lm, load_tokenizer
+from bench.models.refcache import ReferenceCache, distribution_cache_bytes
+from bench.models.sampling import SamplingParams
+from bench.runner.evaluate import REFERENCE_ROW_SEED, Evaluation
+from bench.runner.plan import Job, plan_jobs
+from bench.runner.store import finished, job_dir, package_versions, write_metrics
+from bench.runner.world import World, build_world
+from bench.train.batches import OfflineBatches, OnlineBatches
+from bench.train.checkpoint import CHECKPOINT
+from bench.train.loop import train
+from bench.train.stats import CachedReference, LiveReference, ReferenceSource
+
+DISTRIBUTION_CACHE_LIMIT = 512 * 2**20
+"""Largest full-vocabulary reference cache (TDPO) kept on disk; above it the reference stays in memory."""
+
+
+@dataclass
+class RunResult:
+    jobs: int
+    trained: int
+    reused: int
+    seconds: float
+    leaderboards: list[Path]
+
+
+class Runner:
+    """One ``bench run``: holds what jobs share (tokenised data, reference caches, the evaluation)."""
+
+    def __init__(self, config: RunConfig, say: Callable[[str], None]) -> None:
+        self.config, self.say = config, say
+        self.store, self.cache = Path(config.store), Path(config.cache)
+        if config.data.selector != "all":
+            raise ConfigError(f"data.selector={config.data.selector!r}: this version supports only 'all'")
+        self.world: World = build_world(config, progress=config.progress)
+        for line in self.world.log:
+            say(line)
+        self.jobs = plan_jobs(config, self.world.source_kind, self.world.has_scores)
+        self.tokenizer = load_tokenizer(self.world.base_model, config.model.trust_remote_code)
+        self.evaluation = Evaluation(config, self.world)
+        self._datasets: dict[str, TokenizedDataset] = {}
+        self._caches: dict[str, ReferenceCache] = {}
+
+    # shared artefacts -------------------------------------------------------------------------------
+    def dataset(self, kind: str) -> TokenizedDataset:
+        if kind not in self._datasets:
+            examples = derive(self.world.train_examples, kind)
+            self._datasets[kind] = tokenize_dataset(examples, self.tokenizer, self.config.data.max_prompt_tokens,
+                                                    self.config.data.max_response_tokens,
+                                                    tokenizer_id=self.world.base_fingerprint)
+        return self._datasets[kind]
+
+    def reference_cache(self, kind: str) -> ReferenceCache:
+        if kind not in self._caches:
+            self._caches[kind] = ReferenceCache(self.cache / "refcache", self.world.base_fingerprint,
+                                                self.dataset(kind), self._load_base)
+        return self._caches[kind]
+
+    def _load_base(self):
+        return load_causal_lm(self.world.base_model, dtype=self.config.model.dtype,
+                              trust_remote_code=self.config.model.trust_remote_code)
+
+    def _cached_items(self, job: Job) -> list[str]:
+        """What ``job`` reads from the reference cache (empty when it needs no reference or is online)."""
+        needs = job.objective.needs
+        if needs.online or not (needs.reference or needs.token_kl):
+            return []
+        items = ["responses"] if needs.reference else []
+        if needs.mismatched:
+            items.append("mismatched")
+        if needs.token_kl and self._distributions_cacheable(job.data_kind):
+            items.append("distributions")
+        return items
+
+    def _distributions_cacheable(self, kind: str) -> bool:
+        return distribution_cache_bytes(self.dataset(kind), len(self.tokenizer)) <= DISTRIBUTION_CACHE_LIMIT
+
+    def reference_pass(self, pending: list[Job]) -> None:
+        """One pass per tokenised dataset computing the union of what pending jobs need."""
+        wanted: dict[str, set[str]] = {}
+        for job in pending:
+            wanted.setdefault(job.data_kind, set()).update(self._cached_items(job))
+        for kind, items in wanted.items():
+            if not items:
+                continue
+            report = self.reference_cache(kind).ensure(items)
+            if report.computed:
+                self.say(f"reference pass ({kind}, {len(self.dataset(kind))} rows): computed "
+                         f"{', '.join(report.computed)} in {report.seconds:.1f}s"
+                         + (f"; reused {', '.join(report.hits)}" if report.hits else ""))
+            else:
+                self.say(f"reference pass ({kind}): reused cached {', '.join(report.hits)}")
+
+    def reference_source(self, job: Job) -> ReferenceSource | None:
+        needs = job.objective.needs
+        if not (needs.reference or needs.token_kl):
+            return None
+        if needs.online or (needs.token_kl and not self._distributions_cacheable(job.data_kind)):
+            self.say(f"{job.label}: reference model held in memory "
+                     f"({'on-policy batches' if needs.online else 'vocabulary too large to cache distributions'})")
+            return LiveReference(self._load_base())
+        return CachedReference(self.reference_cache(job.data_kind))
+
+    # keys ------------------------------------------------------------------------------------------
+    def comparability_key(self) -> str:
+        """Rows share a table only when model, data, training budget and evaluation are the same."""
+        return fingerprint({"model": self.world.base_fingerprint, "data": self.world.dataset_fingerprint,
+                            "train": asdict(self.config.train), "selector": self.config.data.selector,
+                            "evaluation": self.evaluation.key})
+
+    def job_key(self, job: Job) -> str:
+        return fingerprint({"method": job.method, "hyperparameters": job.hyperparameters, "seed": job.seed,
+                            "train": asdict(self.config.train), "data": self.world.dataset_fingerprint,
+                            "data_settings": asdict(self.config.data),
+                            "model": self.world.base_fingerprint, "bench": __version__})
+
+    def provenance(self) -> dict:
+        return {"comparability_key": self.comparability_key(), "model": self.world.base_fingerprint,
+                "model_path": self.world.base_model, "dataset": self.world.dataset_fingerprint,
+                "evaluation": self.evaluation.key, "selector": self.config.data.selector,
+                "judges": {n: j.identity() for n, j in self.world.judges.items()},
+                "evaluators": [e.identity() for e in self.evaluation.evaluators],
+                "sampling": self.evaluation.params.as_dict(), "train": asdict(self.config.train),
+                "packages": package_versions(), "bench_version": __version__}
+
+    # jobs ------------------------------------------------------------------------------------------
+    def run_job(self, job: Job, directory: Path) -> dict:
+        directory.mkdir(parents=True, exist_ok=True)
+        atomic.write_text(directory / "config.yaml", to_yaml(self.config))
+        train_seconds, tokens, resumed = 0.0, 0, 0
+        if not (directory / CHECKPOINT / "bench_fingerprint").is_file():
+            needs = job.objective.needs
+            model = self._load_base()
+            if needs.online:
+                if self.world.reward_function is None:
+                    raise ConfigError(f"{job.method} is online and needs a reward function; the run has none")
+                prompts = [ex.prompt for ex in self.world.train_examples]
+                prompt_ids = encode_prompts(self.tokenizer, prompts, self.config.data.max_prompt_tokens)
+                sampling = SamplingParams(max_new_tokens=self.config.data.max_response_tokens,
+                                          temperature=self.config.generate.temperature,
+                                          n=needs.samples_per_prompt, seed=job.seed)
+                batches = OnlineBatches(prompts, prompt_ids, self.config.train.micro_batch_size, job.seed,
+                                        sampling, self.world.reward_function(job.seed), self.tokenizer)
+            else:
+                batches = OfflineBatches(self.dataset(job.data_kind), self.config.train.micro_batch_size, job.seed,
+                                         mismatched=needs.mismatched)
+            result = train(job.objective, model, self.tokenizer, batches, self.reference_source(job),
+                           self.config.train, directory, job.seed, progress=self.config.progress)
+            train_seconds, tokens, resumed = result.seconds, result.tokens, result.resumed_from
+            if resumed:
+                self.say(f"{job.label}: resumed from the snapshot at step {resumed}")
+        metrics, cost = self.evaluation.evaluate(directory / CHECKPOINT, job.method)
+        cost.update({"train_seconds": train_seconds, "train_tokens": tokens,
+                     "train_tokens_per_second": tokens / train_seconds if train_seconds else None})
+        return {"job": {"id": directory.name, "method": job.method, "seed": job.seed,
+                        "selector": self.config.data.selector, "hyperparameters": job.hyperparameters,
+                        "reduction": job.hyperparameters.get("reduction"), "family": job.objective.family,
+                        "data_kind": job.data_kind, "steps": self.config.train.steps,
+                        "resumed_from": resumed},
+                "metrics": metrics, "provenance": self.provenance(), "cost": cost}
+
+    def evaluate_reference(self) -> None:
+        directory = job_dir(self.store, "reference", REFERENCE_ROW_SEED, self.comparability_key())
+        if finished(directory, self.evaluation.key):
+            return
+        metrics, cost = self.evaluation.evaluate(self.world.base_model, "reference-resample", REFERENCE_ROW_SEED)
+        write_metrics(directory, {"job": {"id": directory.name, "method": "reference", "seed": REFERENCE_ROW_SEED,
+                                          "selector": self.config.data.selector, "hyperparameters": {},
+                                          "reduction": "-", "family": "reference", "steps": 0},
+                                  "metrics": metrics, "provenance": self.provenance(), "cost": cost})
+
+    def run(self) -> RunResult:
+        started = time.perf_counter()
+        todo = [(job, job_dir(self.store, job.method, job.seed, self.job_key(job))) for job in self.jobs]
+        pending = [(job, d) for job, d in todo if not finished(d, self.evaluation.key)]
+        self.say(f"plan: {len(todo)} jobs ({len(todo) - len(pending)} already finished)")
+        self.reference_pass([job for job, _ in pending])
+        self.evaluate_reference()
+        for number, (job, directory) in enumerate(pending, start=1):
+            job_started = time.perf_counter()
+            record = self.run_job(job, directory)
+            write_metrics(directory, record)
+            m = record["metrics"]
+            self.say(f"[{number}/{len(pending)}] {job.label}: gold WR {m.get('gold_win_rate', float('nan')):.1f} "
+                     f"KL {m.get('kl', float('nan')):.2f} ({time.perf_counter() - job_started:.1f}s)")
+        boards = write_leaderboard(self.store, self.store)
+        return RunResult(jobs=len(todo), trained=len(pending), reused=len(todo) - len(pending),
+                         seconds=time.perf_counter() - started, leaderboards=boards)
+
+
+def run(config: RunConfig, say: Callable[[str], None] = print) -> RunResult:
+    """Run every job of ``config`` (see the module docstring) and write the leaderboard."""
+    return Runner(config, say).run()

@@ -1,0 +1,71 @@
+"""What a run trains on and is judged by: the gym, or a user's model and JSONL data.
+
+Both enter the runner the same way, as a :class:`World`: a base (reference) model, a training pool,
+evaluation prompts, judges and (for online objectives) a reward function. Nothing below the runner
+knows whether the data came from the gym.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.config import RunConfig
+from bench.data.records import Example, dataset_fingerprint, load_jsonl
+from bench.errors import BenchError
+from bench.evaluators.base import Judge
+from bench.fingerprint import directory_fingerprint, fingerprint
+from bench.train.batches import RewardFunction
+
+
+@dataclass
+class World:
+    base_model: str
+    base_fingerprint: str
+    train_examples: list[Example]
+    test_prompts: list[str]
+    judges: dict[str, Judge]
+    reward_function: Callable[[int], RewardFunction] | None
+    dataset_fingerprint: str
+    log: list[str] = field(default_factory=list)
+
+    @property
+    def source_kind(self) -> str:
+        return self.train_examples[0].kind
+
+    @property
+    def has_scores(self) -> bool:
+        return all(r.score is not None for ex in self.train_examples for r in ex.responses)
+
+
+def _model_fingerprint(path: str) -> str:
+    local = Path(path)
+    if local.is_dir():
+        return directory_fingerprint(local)
+    if local.is_file():
+        return fingerprint({"file": str(local.resolve()), "size": local.stat().st_size})
+    return fingerprint({"hub_id": path})
+
+
+def build_world(config: RunConfig, progress: bool) -> World:
+    """Build or load everything the run's jobs share (the gym is built here when it is the source)."""
+    if config.data.source == "gym":
+        from bench.gym.build import build_gym
+
+        gym = build_gym(config.gym, config.data, Path(config.cache), progress=progress)
+        examples = gym.dataset("pairs")
+        base = str(config.model.path or gym.reference_dir)
+        return World(base_model=base, base_fingerprint=_model_fingerprint(base), train_examples=examples,
+                     test_prompts=gym.test_prompts, judges=gym.judges(), reward_function=gym.reward_function,
+                     dataset_fingerprint=dataset_fingerprint(examples), log=gym.log)
+    examples = load_jsonl(Path(config.data.path))
+    if not examples:
+        raise BenchError(f"data.path={config.data.path} holds no rows")
+    if len({ex.kind for ex in examples}) != 1:
+        raise BenchError(f"data.path={config.data.path} mixes data kinds; use one kind per file")
+    prompts = list(dict.fromkeys(ex.prompt for ex in load_jsonl(Path(config.data.test_path))))
+    base = str(config.model.path)
+    return World(base_model=base, base_fingerprint=_model_fingerprint(base), train_examples=examples,
+                 test_prompts=prompts, judges={}, reward_function=None,
+                 dataset_fingerprint=dataset_fingerprint(examples))

@@ -1,0 +1,1 @@
+"""The training loop: one loop for every objective, driven only by the objective contract."""

@@ -1,0 +1,87 @@
+"""Training state on disk: resumable snapshots and the final Hugging Face checkpoint.
+
+Snapshots hold everything a killed run needs to continue bit-for-bit (weights, AdamW moments,
+scheduler, RNG, the objective's own running statistics, the step) as safetensors plus JSON: no
+pickle, so a snapshot from an untrusted source cannot execute code. The final checkpoint is a plain
+``save_pretrained`` directory that ``AutoModelForCausalLM`` opens.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, load_model, save_file, save_model
+
+from bench import atomic
+from bench.fingerprint import directory_fingerprint
+
+SNAPSHOT = "snapshot"
+CHECKPOINT = "checkpoint"
+
+
+def _flatten_optimizer(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    tensors, scalars = {}, {}
+    for index, slots in state["state"].items():
+        for name, value in slots.items():
+            key = f"{index}.{name}"
+            if torch.is_tensor(value):
+                tensors[key] = value.detach().cpu().contiguous()
+            else:
+                scalars[key] = value
+    return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
+
+
+def _unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> dict[str, Any]:
+    state: dict[int, dict[str, Any]] = {}
+    for key, value in list(tensors.items()) + list(meta["scalars"].items()):
+        index, name = key.split(".", 1)
+        state.setdefault(int(index), {})[name] = value
+    return {"state": state, "param_groups": meta["param_groups"]}
+
+
+def save_snapshot(run_dir: Path, step: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                  scheduler: Any, objective_state: dict[str, float]) -> None:
+    """Write a resumable snapshot of the training state after ``step`` optimizer steps."""
+    opt_tensors, opt_meta = _flatten_optimizer(optimizer.state_dict())
+    with atomic.directory(Path(run_dir) / SNAPSHOT) as tmp:
+        save_model(model, str(tmp / "model.safetensors"))  # handles tied (shared) weights
+        save_file(opt_tensors, tmp / "optimizer.safetensors")
+        rng = {"torch": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            rng["cuda"] = torch.cuda.get_rng_state()
+        save_file(rng, tmp / "rng.safetensors")
+        (tmp / "state.json").write_text(json.dumps({
+            "step": step, "optimizer": opt_meta, "scheduler": scheduler.state_dict(),
+            "objective": objective_state}, default=float))
+
+
+def load_snapshot(run_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                  scheduler: Any) -> tuple[int, dict[str, float]]:
+    """Restore a snapshot into the given objects; returns (step, objective state). (0, {}) if none."""
+    path = Path(run_dir) / SNAPSHOT
+    if not (path / "state.json").is_file():
+        return 0, {}
+    meta = json.loads((path / "state.json").read_text())
+    load_model(model, str(path / "model.safetensors"))
+    optimizer.load_state_dict(_unflatten_optimizer(load_file(path / "optimizer.safetensors"),
+                                                   meta["optimizer"]))
+    scheduler.load_state_dict(meta["scheduler"])
+    rng = load_file(path / "rng.safetensors")
+    torch.set_rng_state(rng["torch"])
+    if "cuda" in rng and torch.cuda.is_available():
+        torch.cuda.set_rng_state(rng["cuda"])
+    return meta["step"], meta["objective"]
+
+
+def save_checkpoint(directory: Path, model, tokenizer) -> str:
+    """Write the final HF checkpoint atomically; returns its fingerprint (stamped beside the weights)."""
+    with atomic.directory(directory) as tmp:
+        model.save_pretrained(tmp, safe_serialization=True)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(tmp)
+        stamp = directory_fingerprint(tmp)
+        (tmp / "bench_fingerprint").write_text(stamp + "\n")
+    return stamp

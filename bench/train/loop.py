@@ -1,0 +1,127 @@
+"""One training loop for every objective, on accelerate.
+
+The loop knows an objective only through its contract: it asks the batch source for a micro-batch,
+asks :func:`gather_stats` for what ``objective.needs`` declares, and minimises ``objective.loss``.
+Gradient accumulation, clipping, warm-up, seeding, JSONL logging, resumable snapshots and the final
+checkpoint are the same for all of them, which is what makes their numbers comparable.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from tqdm.auto import tqdm
+from transformers import get_scheduler
+
+from bench.data.tokenize import Batch
+from bench.errors import BenchError
+from bench.methods.base import Objective
+from bench.train.checkpoint import CHECKPOINT, load_snapshot, save_checkpoint, save_snapshot
+from bench.train.metrics import MetricAccumulator
+from bench.train.stats import ReferenceSource, gather_stats
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings shared by every objective of a run (part of every job's key)."""
+
+    steps: int = 100
+    micro_batch_size: int = 16
+    """Prompts per micro-batch (x n responses each); batch-level objectives depend on it."""
+    grad_accum: int = 1
+    lr: float = 1e-4
+    scheduler: str = "linear"
+    warmup_steps: int = 10
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    adam_betas: tuple[float, float] = (0.9, 0.999)
+    snapshot_every: int = 50
+    """Steps between resumable snapshots (0 disables them)."""
+
+
+class BatchSource(Protocol):
+    def get(self, number: int, model: torch.nn.Module) -> tuple[Batch, Batch | None]: ...
+
+
+@dataclass
+class TrainResult:
+    checkpoint: Path
+    fingerprint: str
+    steps: int
+    seconds: float
+    tokens: int
+    resumed_from: int
+
+
+def train(objective: Objective, model: torch.nn.Module, tokenizer, batches: BatchSource,
+          reference: ReferenceSource | None, config: TrainConfig, run_dir: Path, seed: int,
+          progress: bool = True) -> TrainResult:
+    """Train ``model`` with ``objective`` and write ``run_dir/checkpoint``; resumes from a snapshot."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    set_seed(seed)
+    accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr,
+                                  betas=config.adam_betas, weight_decay=config.weight_decay)
+    scheduler = get_scheduler(config.scheduler, optimizer, num_warmup_steps=config.warmup_steps,
+                              num_training_steps=config.steps)
+    start_step, objective_state = load_snapshot(run_dir, model, optimizer, scheduler)
+    objective.load_state_dict(objective_state)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    model.train()
+    needs = objective.needs
+    log_path = run_dir / "train_log.jsonl"
+    _truncate_log(log_path, start_step)
+    started, tokens = time.perf_counter(), 0
+    bar = tqdm(total=config.steps, initial=start_step, desc=objective.name, disable=None if progress else True,
+               leave=False, dynamic_ncols=True)
+    with open(log_path, "a") as log:
+        for step in range(start_step, config.steps):
+            accumulator = MetricAccumulator()
+            for micro in range(config.grad_accum):
+                batch, mismatched = batches.get(step * config.grad_accum + micro, accelerator.unwrap_model(model))
+                batch = batch.to(accelerator.device)
+                mismatched = mismatched.to(accelerator.device) if mismatched is not None else None
+                stats = gather_stats(model, batch, needs, reference, mismatched)
+                output = objective.loss(stats)
+                if not torch.isfinite(output.loss):
+                    raise BenchError(f"{objective.name}: non-finite loss {output.loss.item()} at step {step + 1}; "
+                                     f"lower train.lr or check methods.{objective.name}.* "
+                                     f"(snapshot at step {start_step} kept)")
+                accelerator.backward(output.loss / config.grad_accum)
+                accumulator.add(output, batch.size)
+                tokens += int(batch.attention_mask.sum())
+            grad_norm = accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            record = {"step": step + 1, "lr": scheduler.get_last_lr()[0], "grad_norm": float(grad_norm),
+                      **accumulator.result(accelerator)}
+            log.write(json.dumps(record) + "\n")
+            log.flush()
+            bar.update(1)
+            bar.set_postfix(loss=f"{record['loss']:.4f}")
+            if config.snapshot_every and (step + 1) % config.snapshot_every == 0 and step + 1 < config.steps:
+                save_snapshot(run_dir, step + 1, accelerator.unwrap_model(model), optimizer, scheduler,
+                              objective.state_dict())
+    bar.close()
+    unwrapped = accelerator.unwrap_model(model)
+    fingerprint = save_checkpoint(run_dir / CHECKPOINT, unwrapped, tokenizer)
+    seconds = time.perf_counter() - started
+    return TrainResult(run_dir / CHECKPOINT, fingerprint, config.steps, seconds, tokens, start_step)
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop log lines past the snapshot being resumed (they will be written again)."""
+    if not path.exists():
+        return
+    kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
+    path.write_text("".join(line + "\n" for line in kept))
+

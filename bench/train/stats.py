@@ -1,0 +1,101 @@
+"""Gathering exactly the statistics an objective's ``needs`` declares, for one micro-batch.
+
+This is the only place that reads ``needs`` to decide what to compute; the loop around it and the
+objectives on either side never branch on a method's name.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import torch
+
+from bench.data.tokenize import Batch
+from bench.errors import PlanError
+from bench.methods.base import Needs, SequenceStats
+from bench.models.logprobs import ResponseScores, response_scores, token_kl
+from bench.models.refcache import ReferenceCache
+
+
+class ReferenceSource(Protocol):
+    """Where reference statistics come from: the cache (offline) or a model in memory (online)."""
+
+    def scores(self, batch: Batch, item: str = "responses") -> ResponseScores: ...
+
+
+class LiveReference:
+    """The reference model held in memory; used for on-policy batches and vocabularies too large to cache."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        self.model = model.eval()
+        for parameter in self.model.parameters():
+            parameter.requires_grad_(False)
+
+    def scores(self, batch: Batch, item: str = "responses") -> ResponseScores:
+        with torch.no_grad():
+            return response_scores(self.model, batch, full_distribution=item == "distributions")
+
+
+class CachedReference:
+    """Reference statistics read from a :class:`ReferenceCache` by dataset row."""
+
+    def __init__(self, cache: ReferenceCache) -> None:
+        self.cache = cache
+
+    def scores(self, batch: Batch, item: str = "responses") -> ResponseScores:
+        scores = self.cache.scores(batch, item)
+        device = batch.input_ids.device
+        return ResponseScores(scores.token_logps.to(device), scores.mask.to(device),
+                              None if scores.log_distributions is None else scores.log_distributions.to(device))
+
+
+UNSUPPORTED_NEEDS = {
+    "sae_layer": "SAE codes (FPO)",
+    "reference_samples": "reference samples (DR-CPO)",
+    "outcome_model": "an outcome model (DR-CPO)",
+}
+
+
+def check_supported(needs: Needs, method: str) -> None:
+    """Raise a PlanError before training when ``needs`` asks for a statistic no provider computes yet."""
+    for name, what in UNSUPPORTED_NEEDS.items():
+        if getattr(needs, name):
+            raise PlanError(f"method {method} needs {what}, which this version of bench cannot provide; "
+                            f"remove it from method= or upgrade bench")
+
+
+def gather_stats(model: torch.nn.Module, batch: Batch, needs: Needs, reference: ReferenceSource | None,
+                 mismatched: Batch | None = None) -> SequenceStats:
+    """Compute the :class:`SequenceStats` of ``batch`` that ``needs`` declares (gradients flow)."""
+    if (needs.reference or needs.token_kl) and reference is None:
+        raise PlanError("the objective needs reference statistics but the run has no reference")
+    policy = response_scores(model, batch, full_distribution=needs.token_kl)
+    rows, n = batch.size, batch.n
+    width = batch.response_mask.shape[1]
+
+    def per_response(value: torch.Tensor) -> torch.Tensor:
+        return value.view(rows, n, *value.shape[1:])
+
+    stats = SequenceStats(logps=per_response(policy.logps), lengths=per_response(policy.lengths))
+    stats.scores = batch.fields.get("scores")
+    stats.labels = batch.fields.get("labels")
+    stats.outcomes = batch.fields.get("outcomes")
+    ref = reference.scores(batch) if needs.reference else None
+    if ref is not None:
+        stats.ref_logps = per_response(ref.logps)
+    if needs.token_logps:
+        stats.token_logps = per_response(policy.token_logps)
+        stats.token_mask = per_response(batch.response_mask)
+        if ref is not None:
+            stats.ref_token_logps = per_response(ref.token_logps)
+    if needs.token_kl:
+        ref_dist = reference.scores(batch, "distributions").log_distributions
+        stats.token_kl = per_response(token_kl(ref_dist[:, :width], policy.log_distributions, batch.response_mask))
+        stats.token_mask = per_response(batch.response_mask)
+    if needs.mismatched:
+        if mismatched is None:
+            raise PlanError("the objective needs mismatched pairs, which on-policy batches do not have")
+        stats.mismatched_logps = per_response(response_scores(model, mismatched).logps)
+        if needs.reference:
+            stats.mismatched_ref_logps = per_response(reference.scores(mismatched, "mismatched").logps)
+    return stats

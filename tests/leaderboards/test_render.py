@@ -1,0 +1,86 @@
+"""Tests for bench.leaderboards.render: Markdown and CSV output, the mixed-key guard, files per key."""
+
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench.errors import BenchError
+from bench.leaderboards.render import to_csv, to_markdown, write_leaderboard
+from bench.leaderboards.table import aggregate, load_results
+
+from .test_table import DPO_GOLD, T_0975_DF2, store, win_metrics, write_job
+
+__all__ = ["store"]  # the results-store fixture, shared with test_table
+
+
+def test_markdown_shows_ranked_rows_with_win_rate_cis_and_provenance(store: Path) -> None:
+    table = aggregate(load_results(store))["key-a"]
+    text = to_markdown(table)
+    assert "model `model-a`" in text and "dataset `data-a`" in text and "evaluation `eval-a`" in text
+    mean = np.mean(DPO_GOLD)
+    half = T_0975_DF2 * np.std(DPO_GOLD, ddof=1) / math.sqrt(3)
+    assert f"{mean:.1f} [{mean - half:.1f}, {mean + half:.1f}]" in text  # "63.0 [54.0, 72.0]"
+    assert "55.0 [49.0, 61.0]" in text  # ipo: one seed, its own bootstrap interval
+    lines = [line for line in text.splitlines() if line.startswith("|")]
+    assert "gold WR" in lines[0] and "proxy WR" in lines[0] and "gold reward" in lines[0]
+    assert "KL (nats)" in lines[0] and "length (words)" in lines[0]
+    body = lines[2:]
+    assert [line.split("|")[2].strip() for line in body] == ["simpo", "dpo", "ipo", "reference"]
+    assert [line.split("|")[1].strip() for line in body] == ["1", "2", "3", ""]
+    assert "n/a" in body[2]  # ipo's NaN KL and missing proxy WR print as n/a
+
+
+def test_markdown_adds_a_hyperparameter_column_only_for_sweeps(tmp_path: Path) -> None:
+    write_job(tmp_path, "d1", "dpo", 0, {"gold_win_rate": 50.0}, hyperparameters={"beta": 0.1})
+    assert "hyper-parameters" not in to_markdown(aggregate(load_results(tmp_path))["key-a"])
+    write_job(tmp_path, "d2", "dpo", 0, {"gold_win_rate": 60.0}, hyperparameters={"beta": 0.5})
+    text = to_markdown(aggregate(load_results(tmp_path))["key-a"])
+    assert "hyper-parameters" in text and "beta=0.5" in text and "beta=0.1" in text
+
+
+def test_csv_keeps_every_column_at_full_precision(store: Path) -> None:
+    table = aggregate(load_results(store))["key-a"]
+    back = pd.read_csv(io.StringIO(to_csv(table)))
+    assert list(back.columns) == list(table.columns)
+    dpo, expected = back.set_index("method").loc["dpo"], table.set_index("method").loc["dpo"]
+    for column in ("gold_win_rate_ci_low", "gold_win_rate_ci_high", "gold_reward", "kl"):
+        assert dpo[column] == expected[column]  # bit for bit, not rounded for display
+    assert dpo["gold_win_rate_ci_low"] != round(dpo["gold_win_rate_ci_low"], 6)
+    assert dpo["cost_train_seconds"] == pytest.approx(11.0)
+
+
+def test_rendering_a_mixed_frame_is_refused(store: Path) -> None:
+    write_job(store, "dpo-other", "dpo", 0, win_metrics("gold", 90.0), key="key-b", model="model-b")
+    raw = load_results(store)
+    mixed = pd.concat(list(aggregate(raw).values()), ignore_index=True)
+    for frame in (raw, mixed):
+        with pytest.raises(BenchError, match="different comparability keys"):
+            to_markdown(frame)
+        with pytest.raises(BenchError, match="different comparability keys"):
+            to_csv(frame)
+
+
+def test_a_raw_single_key_frame_is_aggregated_before_rendering(store: Path) -> None:
+    assert to_markdown(load_results(store)) == to_markdown(aggregate(load_results(store))["key-a"])
+
+
+def test_write_leaderboard_writes_one_pair_of_files_per_key(store: Path, tmp_path: Path) -> None:
+    write_job(store, "dpo-other", "dpo", 0, win_metrics("gold", 90.0), key="key-b", model="model-b")
+    out = tmp_path / "leaderboards"
+    written = write_leaderboard(store, out)
+    assert sorted(p.relative_to(out).as_posix() for p in written) == [
+        "key-a/leaderboard.csv", "key-a/leaderboard.md", "key-b/leaderboard.csv", "key-b/leaderboard.md"]
+    assert "model `model-b`" in (out / "key-b" / "leaderboard.md").read_text()
+    assert "model-a" not in (out / "key-b" / "leaderboard.md").read_text()
+    assert len(pd.read_csv(out / "key-a" / "leaderboard.csv")) == 4
+
+
+def test_write_leaderboard_on_an_empty_store_says_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(BenchError, match="bench run"):
+        write_leaderboard(tmp_path, tmp_path / "out")
