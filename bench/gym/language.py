@@ -19,7 +19,7 @@ import numpy as np
 
 from bench.errors import ConfigError, DataError
 
-LANGUAGE_VERSION = "1"
+LANGUAGE_VERSION = "2"
 """Bump whenever a table or the sampler changes: it is part of every gym build's fingerprint."""
 
 MARKER = "certainly"
@@ -159,7 +159,7 @@ P_OFF_TOPIC = 0.08
 """A clause is about another item or one of its aspects: the gold reward counts it 0."""
 P_FOCUS = 0.6
 """For an aspect prompt, an aspect clause is about the asked aspect with this probability."""
-P_NEGATION = 0.2
+P_NEGATION = 0.1
 P_INTENSIFIER = 0.35
 P_MARKER = 0.15
 P_OPENING_FILLER = 0.25

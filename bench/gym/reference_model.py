@@ -14,10 +14,10 @@ from pathlib import Path
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from bench.config import ReferenceModelSettings
 from bench.data.tokenize import tokenize_dataset
 from bench.gym.datasets import demonstrations
 from bench.gym.language import Language
+from bench.gym.settings import ReferenceModelSettings
 from bench.methods import build_objective
 from bench.train.batches import OfflineBatches
 from bench.train.loop import TrainConfig, train

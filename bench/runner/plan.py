@@ -43,17 +43,27 @@ def resolve_methods(requested: list[str]) -> list[str]:
     return names
 
 
-def plan_jobs(config: RunConfig, source_kind: str, has_scores: bool) -> list[Job]:
-    """All jobs of a run, validated against a dataset of ``source_kind`` (with or without scores)."""
+def build_objectives(config: RunConfig) -> dict[str, Objective]:
+    """Every requested objective, built and validated; cheap, so it runs before any data is built."""
     methods = resolve_methods(config.method)
     for name in config.methods:
-        if name not in methods and name not in METHODS:
-            METHODS.get(name)  # raises with suggestions
-    jobs = []
+        if name not in methods:
+            METHODS.get(name)  # an unknown name raises with suggestions
+            raise ConfigError(f"methods.{name}.* is set but {name} is not in method={','.join(config.method)}; "
+                              f"add it to method= or drop the override")
+    objectives = {}
     for method in methods:
-        objective = build_objective(method, dict(config.methods.get(method, {})))
+        objectives[method] = build_objective(method, dict(config.methods.get(method, {})))
+        check_supported(objectives[method].needs, method)
+    return objectives
+
+
+def plan_jobs(config: RunConfig, objectives: dict[str, Objective], source_kind: str,
+              has_scores: bool) -> list[Job]:
+    """All jobs of a run, validated against a dataset of ``source_kind`` (with or without scores)."""
+    jobs = []
+    for method, objective in objectives.items():
         needs = objective.needs
-        check_supported(needs, method)
         if not needs.online and not can_derive(source_kind, needs.data):
             raise PlanError(f"method {method} needs {needs.data!r} data; the run's dataset holds {source_kind!r} "
                             f"rows; drop {method} from method= or use a dataset of that kind")

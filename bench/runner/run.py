@@ -24,7 +24,7 @@ from bench.models.loading import load_causal_lm, load_tokenizer
 from bench.models.refcache import ReferenceCache, distribution_cache_bytes
 from bench.models.sampling import SamplingParams
 from bench.runner.evaluate import REFERENCE_ROW_SEED, Evaluation
-from bench.runner.plan import Job, plan_jobs
+from bench.runner.plan import Job, build_objectives, plan_jobs
 from bench.runner.store import finished, job_dir, package_versions, write_metrics
 from bench.runner.world import World, build_world
 from bench.train.batches import OfflineBatches, OnlineBatches
@@ -53,10 +53,11 @@ class Runner:
         self.store, self.cache = Path(config.store), Path(config.cache)
         if config.data.selector != "all":
             raise ConfigError(f"data.selector={config.data.selector!r}: this version supports only 'all'")
+        objectives = build_objectives(config)  # fail on a bad method or hyper-parameter before building data
         self.world: World = build_world(config, progress=config.progress)
         for line in self.world.log:
             say(line)
-        self.jobs = plan_jobs(config, self.world.source_kind, self.world.has_scores)
+        self.jobs = plan_jobs(config, objectives, self.world.source_kind, self.world.has_scores)
         self.tokenizer = load_tokenizer(self.world.base_model, config.model.trust_remote_code)
         self.evaluation = Evaluation(config, self.world)
         self._datasets: dict[str, TokenizedDataset] = {}

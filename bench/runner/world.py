@@ -53,7 +53,8 @@ def build_world(config: RunConfig, progress: bool) -> World:
     if config.data.source == "gym":
         from bench.gym.build import build_gym
 
-        gym = build_gym(config.gym, config.data, Path(config.cache), progress=progress)
+        gym = build_gym(config.gym, config.data.max_prompt_tokens, config.data.max_response_tokens,
+                        Path(config.cache), progress=progress)
         examples = gym.dataset("pairs")
         base = str(config.model.path or gym.reference_dir)
         return World(base_model=base, base_fingerprint=_model_fingerprint(base), train_examples=examples,

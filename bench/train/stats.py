@@ -90,12 +90,16 @@ def gather_stats(model: torch.nn.Module, batch: Batch, needs: Needs, reference: 
             stats.ref_token_logps = per_response(ref.token_logps)
     if needs.token_kl:
         ref_dist = reference.scores(batch, "distributions").log_distributions
-        stats.token_kl = per_response(token_kl(ref_dist[:, :width], policy.log_distributions, batch.response_mask))
+        kl = token_kl(ref_dist[:, :width], policy.log_distributions, batch.response_mask)
+        stats.token_kl = per_response(kl)
         stats.token_mask = per_response(batch.response_mask)
     if needs.mismatched:
         if mismatched is None:
             raise PlanError("the objective needs mismatched pairs, which on-policy batches do not have")
-        stats.mismatched_logps = per_response(response_scores(model, mismatched).logps)
+        with torch.no_grad():  # the mismatched pairs only set a detached reference point (KTO's z0)
+            twin = response_scores(model, mismatched)
+        stats.mismatched_logps = per_response(twin.logps)
+        stats.mismatched_lengths = per_response(twin.lengths)
         if needs.reference:
             stats.mismatched_ref_logps = per_response(reference.scores(mismatched, "mismatched").logps)
     return stats

@@ -34,7 +34,7 @@ def test_defaults_are_the_documented_ones() -> None:
     config = AnnotatorConfig()
     assert (config.temperature, config.length_bonus, config.marker_bonus, config.label_noise,
             config.score_noise, config.confounder_strength, config.confounder_correlation,
-            config.outcome_noise) == (1.0, 0.05, 0.75, 0.1, 0.5, 0.0, 0.7, 0.5)
+            config.outcome_noise) == (0.5, 0.03, 0.5, 0.05, 0.5, 0.0, 0.7, 0.5)
 
 
 @pytest.mark.parametrize("label_noise", [0.0, 0.1, 0.25])

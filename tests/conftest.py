@@ -1,0 +1,40 @@
+"""Shared fixtures: one tiny gym build (the ``smoke`` preset) reused by the machinery tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench.config import RunConfig, build_config
+
+
+@pytest.fixture(scope="session")
+def smoke_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("bench-cache")
+
+
+@pytest.fixture(scope="session")
+def smoke_config(smoke_cache: Path) -> RunConfig:
+    return build_config(["preset=smoke", f"cache={smoke_cache}", "progress=false"])
+
+
+@pytest.fixture(scope="session")
+def smoke_gym(smoke_config: RunConfig):
+    from bench.gym.build import build_gym
+
+    data = smoke_config.data
+    return build_gym(smoke_config.gym, data.max_prompt_tokens, data.max_response_tokens, Path(smoke_config.cache),
+                     progress=False)
+
+
+@pytest.fixture(scope="session")
+def smoke_pairs(smoke_gym, smoke_config: RunConfig):
+    """The smoke gym's training pairs, tokenised with its reference tokenizer."""
+    from bench.data.tokenize import tokenize_dataset
+    from bench.models.loading import load_tokenizer
+
+    tokenizer = load_tokenizer(smoke_gym.reference_dir)
+    data = tokenize_dataset(smoke_gym.dataset("pairs"), tokenizer, smoke_config.data.max_prompt_tokens,
+                            smoke_config.data.max_response_tokens, tokenizer_id="smoke")
+    return tokenizer, data

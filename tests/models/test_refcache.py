@@ -1,0 +1,59 @@
+"""The reference cache: one pass per content key, hits when nothing changed, misses when anything did."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import torch
+
+from bench.data.tokenize import collate_rows
+from bench.models.loading import load_causal_lm
+from bench.models.logprobs import response_scores
+from bench.models.refcache import ReferenceCache
+
+
+def _cache(root, gym, data, model_id="ref-a"):
+    return ReferenceCache(root, model_id, data, lambda: load_causal_lm(gym.reference_dir, dtype="float32"))
+
+
+def test_values_equal_a_direct_reference_pass(tmp_path, smoke_gym, smoke_pairs):
+    _, data = smoke_pairs
+    cache = _cache(tmp_path, smoke_gym, data)
+    cache.ensure(["responses"])
+    rows = torch.tensor([3, 0, 5])
+    batch = collate_rows(data, rows)
+    with torch.no_grad():
+        direct = response_scores(load_causal_lm(smoke_gym.reference_dir, dtype="float32"), batch)
+    torch.testing.assert_close(cache.scores(batch).logps, direct.logps, rtol=1e-5, atol=1e-5)
+
+
+def test_hit_when_equal_and_no_model_load(tmp_path, smoke_gym, smoke_pairs):
+    _, data = smoke_pairs
+    first = _cache(tmp_path, smoke_gym, data)
+    report = first.ensure(["responses", "mismatched"])
+    assert sorted(report.computed) == ["mismatched", "responses"] and first.model_loads == 1
+    again = _cache(tmp_path, smoke_gym, data)
+    report = again.ensure(["responses", "mismatched"])
+    assert report.computed == [] and again.model_loads == 0
+
+
+def test_miss_when_any_part_of_the_key_changes(tmp_path, smoke_gym, smoke_pairs):
+    _, data = smoke_pairs
+    base = _cache(tmp_path, smoke_gym, data)
+    base.ensure(["responses"])
+    other_model = _cache(tmp_path, smoke_gym, data, model_id="ref-b")
+    other_data = _cache(tmp_path, smoke_gym, replace(data, fingerprint=data.fingerprint + "x"))
+    keys = {base.key("responses"), other_model.key("responses"), other_data.key("responses"),
+            base.key("mismatched")}
+    assert len(keys) == 4
+    assert other_model.ensure(["responses"]).computed == ["responses"]
+    assert other_data.ensure(["responses"]).computed == ["responses"]
+
+
+def test_tokenisation_settings_change_the_data_fingerprint(smoke_gym, smoke_pairs):
+    from bench.data.tokenize import tokenize_dataset
+
+    tokenizer, data = smoke_pairs
+    shorter = tokenize_dataset(smoke_gym.dataset("pairs"), tokenizer, 64, 8, tokenizer_id="smoke")
+    other_tokenizer = tokenize_dataset(smoke_gym.dataset("pairs"), tokenizer, 64, 16, tokenizer_id="other")
+    assert len({data.fingerprint, shorter.fingerprint, other_tokenizer.fingerprint}) == 3

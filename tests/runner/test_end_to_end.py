@@ -1,0 +1,74 @@
+"""A small end-to-end run on the smoke gym: every job finishes, re-runs reuse everything."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bench.config import build_config
+from bench.leaderboards.table import aggregate, load_results
+from bench.runner.run import run
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory, smoke_cache, smoke_gym):
+    store = tmp_path_factory.mktemp("store")
+    lines: list[str] = []
+    config = build_config(["preset=smoke", f"cache={smoke_cache}", f"store={store}", "progress=false",
+                           "method=dpo,simpo,kto,tdpo2", "seed=0,1"])
+    result = run(config, say=lines.append)
+    return config, store, result, lines
+
+
+def test_every_job_writes_metrics_with_provenance(first_run):
+    _, store, result, _ = first_run
+    assert result.jobs == 8 and result.trained == 8
+    records = [json.loads(p.read_text()) for p in store.glob("jobs/*/metrics.json")]
+    assert sorted(r["job"]["method"] for r in records).count("dpo") == 2
+    assert {r["job"]["method"] for r in records} == {"dpo", "simpo", "kto", "tdpo2", "reference"}
+    for record in records:
+        assert {"gold_win_rate", "proxy_win_rate", "gold_reward", "kl", "length", "distinct_2_across"} \
+            <= set(record["metrics"])
+        provenance = record["provenance"]
+        assert provenance["packages"]["torch"] and provenance["model"] and provenance["dataset"]
+    assert len({r["provenance"]["comparability_key"] for r in records}) == 1
+
+
+def test_one_reference_pass_serves_every_job(first_run):
+    _, _, _, lines = first_run
+    passes = [line for line in lines if line.startswith("reference pass")]
+    assert len(passes) == 2  # pairs (dpo, tdpo2) and unpaired (kto): one pass per tokenised dataset
+    assert any("distributions" in line and "responses" in line for line in passes)
+
+
+def test_leaderboard_has_every_method_with_seeds_aggregated(first_run):
+    _, store, result, _ = first_run
+    tables = aggregate(load_results(store))
+    (table,) = tables.values()
+    rows = table.set_index("method")
+    assert set(rows.index) == {"dpo", "simpo", "kto", "tdpo2", "reference"}
+    assert rows.loc["dpo", "n_seeds"] == 2
+    assert all(path.exists() for path in result.leaderboards)
+
+
+def test_a_second_run_reuses_everything(first_run):
+    config, _, _, _ = first_run
+    lines: list[str] = []
+    result = run(config, say=lines.append)
+    assert result.trained == 0 and result.reused == 8
+    assert not any(line.startswith("reference pass") and "computed" in line for line in lines)
+
+
+def test_reference_free_objectives_never_touch_the_reference_cache(tmp_path, smoke_config, smoke_gym):
+    config = build_config(["preset=smoke", f"cache={smoke_config.cache}", f"store={tmp_path}", "progress=false",
+                           "method=simpo"])
+    from pathlib import Path
+
+    before = set(Path(smoke_config.cache).glob("refcache/*"))
+    lines: list[str] = []
+    run(config, say=lines.append)
+    assert set(Path(smoke_config.cache).glob("refcache/*")) == before
+    assert not any(line.startswith("reference pass") for line in lines)

@@ -1,0 +1,47 @@
+"""The command line: one-line errors naming the closest valid keys and methods; the methods table."""
+
+from __future__ import annotations
+
+from click.testing import CliRunner
+
+from bench.cli import main
+from bench.methods import METHODS
+
+
+def _invoke(*args):
+    return CliRunner().invoke(main, list(args))
+
+
+def test_bad_key_is_one_line_with_suggestions():
+    result = _invoke("run", "train.stepz=3")
+    assert result.exit_code == 2
+    assert result.output.strip().count("\n") == 0
+    assert "train.stepz" in result.output and "train.steps" in result.output
+
+
+def test_bad_method_is_one_line_with_suggestions():
+    result = _invoke("run", "method=dpoo")
+    assert result.exit_code == 2
+    assert "unknown method 'dpoo'" in result.output and "dpo" in result.output
+
+
+def test_bad_hyperparameter_names_the_key():
+    result = _invoke("run", "methods.dpo.betta=0.1")
+    assert result.exit_code == 2 and "methods.dpo.betta" in result.output and "beta" in result.output
+
+
+def test_bad_value_type_names_the_key():
+    result = _invoke("run", "train.steps=many")
+    assert result.exit_code == 2 and "train.steps" in result.output
+
+
+def test_list_methods_shows_every_registered_objective():
+    result = _invoke("list", "methods")
+    assert result.exit_code == 0
+    for name in METHODS.names():
+        assert f"| {name} " in result.output
+
+
+def test_leaderboard_on_a_missing_store_says_what_to_do(tmp_path):
+    result = _invoke("leaderboard", "--store", str(tmp_path / "nowhere"))
+    assert result.exit_code == 2 and "bench run" in result.output
