@@ -18,6 +18,7 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from bench.errors import ConfigError, closest
+from bench.evaluators import DEFAULT_EVALUATORS
 from bench.gym.settings import GymSettings
 from bench.train.loop import TrainConfig
 
@@ -31,6 +32,8 @@ class DataSettings:
     path: str | None = None
     test_path: str | None = None
     """JSONL of evaluation prompts (records of any kind; only the prompts are used)."""
+    val_path: str | None = None
+    """JSONL of held-out preference pairs: reward accuracy, and the prompts sweeps select on."""
     selector: str = "all"
     max_prompt_tokens: int = 64
     max_response_tokens: int = 48
@@ -60,7 +63,7 @@ class GenerateSettings:
 
 @dataclass
 class EvalSettings:
-    evaluators: list[str] = field(default_factory=lambda: ["win_rate", "score", "kl", "length", "distinct"])
+    evaluators: list[str] = field(default_factory=lambda: list(DEFAULT_EVALUATORS))
     bootstrap_samples: int = 2000
 
 

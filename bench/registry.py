@@ -43,10 +43,13 @@ class Registry(Generic[T]):
         for ep in entry_points(group=self._entry_point_group):
             try:
                 loaded = ep.load()
-            except Exception as exc:  # a broken plug-in must not hide the built-in objectives
+            except Exception as exc:  # a broken plug-in is a user error: one line, naming what to fix
+                dist = getattr(ep, "dist", None)
+                package = f"the package {dist.name!r}" if dist is not None else "the package that declares it"
+                reason = " ".join(f"{type(exc).__name__}: {exc}".split())  # one line, even for multi-line errors
                 raise RegistryError(
                     f"plug-in entry point {ep.name!r} ({ep.value}) in group {self._entry_point_group!r} "
-                    f"failed to import: {exc}; fix or uninstall that package"
+                    f"failed to import ({reason}); fix or uninstall {package} (--debug shows the traceback)"
                 ) from exc
             if isinstance(loaded, type) and ep.name not in self._items:
                 self.register(ep.name)(loaded)

@@ -13,7 +13,7 @@ from typing import Any
 from bench.errors import BenchError
 from bench.evaluators.base import EVALUATORS, EvalInputs, Evaluator, Judge, PointwiseJudge
 
-DEFAULT_EVALUATORS: tuple[str, ...] = ("win_rate", "score", "kl", "length", "distinct")
+DEFAULT_EVALUATORS: tuple[str, ...] = ("win_rate", "score", "kl", "length", "distinct", "reward_accuracy")
 """What ``bench run`` evaluates unless told otherwise (METHODS.md, Metrics)."""
 
 
@@ -49,7 +49,8 @@ def run_evaluators(inputs: EvalInputs, names: Iterable[str] = DEFAULT_EVALUATORS
 
 
 # Built-in evaluators register themselves on import.
-from bench.evaluators import diversity, kl, length, reward, winrate  # noqa: E402
+from bench.evaluators import diversity, kl, length, reward, reward_accuracy, winrate  # noqa: E402
 
 __all__ = ["DEFAULT_EVALUATORS", "EVALUATORS", "EvalInputs", "Evaluator", "Judge", "PointwiseJudge",
-           "diversity", "kl", "length", "register_evaluator", "reward", "run_evaluators", "winrate"]
+           "diversity", "kl", "length", "register_evaluator", "reward", "reward_accuracy", "run_evaluators",
+           "winrate"]

@@ -57,6 +57,10 @@ class EvalInputs:
     judges: dict[str, Judge] = field(default_factory=dict)
     policy_logps: np.ndarray | None = None
     policy_ref_logps: np.ndarray | None = None
+    heldout_logps: np.ndarray | None = None
+    """[N, 2] log pi(chosen), log pi(rejected) of held-out preference pairs under the policy."""
+    heldout_ref_logps: np.ndarray | None = None
+    """The same pairs under the reference."""
     seed: int = 0
 
 
@@ -89,6 +93,8 @@ class Evaluator:
     version: ClassVar[str] = "1"
     needs_logps: ClassVar[bool] = False
     """Whether it reads ``policy_logps``/``policy_ref_logps`` (the runner scores samples only then)."""
+    needs_heldout_pairs: ClassVar[bool] = False
+    """Whether it reads ``heldout_logps``/``heldout_ref_logps`` (scored only then)."""
 
     def identity(self) -> dict[str, Any]:
         return {"name": self.name, "version": self.version}

@@ -25,6 +25,8 @@ class World:
     base_fingerprint: str
     train_examples: list[Example]
     test_prompts: list[str]
+    validation_examples: list[Example]
+    """Held-out preference pairs (empty when the run has none): reward accuracy and sweep selection."""
     judges: dict[str, Judge]
     reward_function: Callable[[int], RewardFunction] | None
     dataset_fingerprint: str
@@ -58,7 +60,8 @@ def build_world(config: RunConfig, progress: bool) -> World:
         examples = gym.dataset("pairs")
         base = str(config.model.path or gym.reference_dir)
         return World(base_model=base, base_fingerprint=_model_fingerprint(base), train_examples=examples,
-                     test_prompts=gym.test_prompts, judges=gym.judges(), reward_function=gym.reward_function,
+                     test_prompts=gym.test_prompts, validation_examples=gym.dataset("pairs", "val"),
+                     judges=gym.judges(), reward_function=gym.reward_function,
                      dataset_fingerprint=dataset_fingerprint(examples), log=gym.log)
     examples = load_jsonl(Path(config.data.path))
     if not examples:
@@ -66,7 +69,10 @@ def build_world(config: RunConfig, progress: bool) -> World:
     if len({ex.kind for ex in examples}) != 1:
         raise BenchError(f"data.path={config.data.path} mixes data kinds; use one kind per file")
     prompts = list(dict.fromkeys(ex.prompt for ex in load_jsonl(Path(config.data.test_path))))
+    validation = load_jsonl(Path(config.data.val_path)) if config.data.val_path else []
+    if validation and validation[0].kind != "pairs":
+        raise BenchError(f"data.val_path={config.data.val_path} must hold pairs rows (chosen first)")
     base = str(config.model.path)
     return World(base_model=base, base_fingerprint=_model_fingerprint(base), train_examples=examples,
-                 test_prompts=prompts, judges={}, reward_function=None,
+                 test_prompts=prompts, validation_examples=validation, judges={}, reward_function=None,
                  dataset_fingerprint=dataset_fingerprint(examples))
