@@ -1,4 +1,4 @@
-"""The ``bench`` command line: run, leaderboard, list, show.
+"""The ``bench`` command line: run, leaderboard, regress, list, show.
 
 User errors (:class:`~bench.errors.BenchError`) print as one line and exit with status 2; ``--debug``
 shows the traceback instead.
@@ -98,6 +98,31 @@ def methods() -> None:
                      "defaults": ", ".join(f"{k}={v}" for k, v in defaults.items()) or "-",
                      "source": objective.source})
     click.echo(pd.DataFrame(rows).to_markdown(index=False))
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.argument("method")
+@click.argument("overrides", nargs=-1, type=click.UNPROCESSED)
+@click.option("--update-baselines", is_flag=True,
+              help="Record this run's metrics as METHOD's baseline (after the contract checks pass).")
+@click.option("--baselines", type=click.Path(path_type=Path), default=None,
+              help="Baselines file (default: bench/runner/regress_baselines.json, the committed one).")
+def regress(method: str, overrides: tuple[str, ...], update_baselines: bool, baselines: Path | None) -> None:
+    """Regression-test an objective: contract checks, then the embedded benchmark against its baseline.
+
+    bench regress dpo | bench regress my_dpo methods.my_dpo.beta=0.05 | bench regress all --update-baselines
+
+    Exits 1 when a contract check fails or a metric falls outside its tolerance; a method without a
+    baseline is run, its numbers printed with the command that records them, and exits 0.
+    """
+    from bench.runner.regress import BASELINES
+    from bench.runner.regress import regress as run_regress
+
+    report = run_regress(method, list(overrides), baselines or BASELINES,
+                         say=lambda line: click.echo(line, err=True), update=update_baselines)
+    click.echo(report.render())
+    if not report.passed:
+        sys.exit(1)
 
 
 @main.command()

@@ -64,6 +64,8 @@ class GenerateSettings:
 @dataclass
 class EvalSettings:
     evaluators: list[str] = field(default_factory=lambda: list(DEFAULT_EVALUATORS))
+    select_on: str = "gold"
+    """Judge whose win rate on the validation prompts picks a sweep's point (``gold`` or ``proxy``)."""
     bootstrap_samples: int = 2000
 
 
@@ -84,6 +86,8 @@ class RunConfig:
     eval: EvalSettings = field(default_factory=EvalSettings)
     methods: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Per-objective hyper-parameter overrides: ``methods.dpo.beta=0.05``."""
+    sweep: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
+    """Per-objective grids: ``sweep.dpo.beta=0.05,0.1,0.2``; the point is chosen on validation prompts."""
 
 
 PRESETS: dict[str, list[str]] = {
@@ -129,13 +133,14 @@ def build_config(overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
     valid = _flat_keys(RunConfig())
     dotlist = []
     for key, value in pairs:
-        if key.startswith("methods."):
+        if key.startswith(("methods.", "sweep.")):
             parts = key.split(".")
             if len(parts) != 3 or not all(parts):
-                raise ConfigError(f"override {key!r}: use methods.NAME.PARAM=VALUE (e.g. methods.dpo.beta=0.05)")
+                raise ConfigError(f"override {key!r}: use {parts[0]}.NAME.PARAM=VALUE "
+                                  f"(e.g. methods.dpo.beta=0.05 or sweep.dpo.beta=0.05,0.1)")
         elif key not in valid:
             raise ConfigError(f"unknown config key {key!r}{closest(key, valid)}; `bench show config` lists them")
-        if key in LIST_KEYS:
+        if key in LIST_KEYS or key.startswith("sweep."):
             value = "[" + ",".join(v.strip() for v in value.strip("[]").split(",") if v.strip()) + "]"
         dotlist.append(f"{key}={value}")
     try:

@@ -1,4 +1,5 @@
-"""Shared fixtures: one tiny gym build (the ``smoke`` preset) reused by the machinery tests."""
+"""Shared fixtures: one tiny gym build (the ``smoke`` preset) reused by the machinery tests, and one
+cache for the tests that need the full default gym (its SFT is a minute on two cores: paid once)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,12 @@ from bench.config import RunConfig, build_config
 @pytest.fixture(scope="session")
 def smoke_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("bench-cache")
+
+
+@pytest.fixture(scope="session")
+def default_gym_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One cache for every test that runs on the default gym, so the gym is built once per session."""
+    return tmp_path_factory.mktemp("default-gym-cache")
 
 
 @pytest.fixture(scope="session")

@@ -169,6 +169,9 @@ def to_markdown(table: pd.DataFrame) -> str:
         columns["steps"] = text("steps")
     if _varies(table, "hyperparameters", ["method", "selector", "reduction"]):
         columns["hyper-parameters"] = [_hyperparameter_text(v) for v in table["hyperparameters"]]
+    if "grid" in table.columns and (table["grid"] > 0).any():
+        columns["chosen (grid)"] = [f"{c} ({g})" if g else "-" for c, g in zip(table["chosen"], table["grid"],
+                                                                              strict=True)]
     columns["seeds"] = [str(int(v)) for v in table["n_seeds"]]
     for metric in win_rates:
         label = _judge_label(metric, "win_rate")
@@ -193,7 +196,7 @@ def to_markdown(table: pd.DataFrame) -> str:
         else:
             columns[header] = _number_column(table[metric])
 
-    text_columns = {"method", "selector", "reduction", "hyper-parameters"}
+    text_columns = {"method", "selector", "reduction", "hyper-parameters", "chosen (grid)"}
     body = tabulate(list(zip(*columns.values(), strict=True)), headers=list(columns), tablefmt="pipe",
                     disable_numparse=True,
                     colalign=["left" if name in text_columns else "right" for name in columns])

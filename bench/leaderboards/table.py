@@ -31,6 +31,7 @@ CI_LOW, CI_HIGH = "_ci_low", "_ci_high"
 RUN_COLUMNS: tuple[str, ...] = (
     "job_id", "method", "selector", "seed", "reduction", "steps", "hyperparameters",
     "comparability_key", "model", "dataset", "evaluation", "bench_version", "path",
+    "chosen", "grid", "selection_score",
 )
 """What :func:`load_results` puts beside the metrics; every other column is a number to aggregate
 (metrics under their own names, costs as ``cost_<name>``)."""
@@ -38,7 +39,7 @@ GROUP_COLUMNS: tuple[str, ...] = ("method", "selector", "reduction", "steps", "h
 """Runs that agree on these (within one comparability key) are seeds of one configuration."""
 KEY_COLUMNS: tuple[str, ...] = ("comparability_key", "model", "dataset", "evaluation")
 TABLE_COLUMNS: tuple[str, ...] = (
-    "rank", "method", "selector", "reduction", "steps", "hyperparameters", "n_seeds", "seeds",
+    "rank", "method", "selector", "reduction", "steps", "hyperparameters", "chosen", "grid", "n_seeds", "seeds",
 )
 TRAILING_COLUMNS: tuple[str, ...] = ("comparability_key", "model", "dataset", "evaluation", "bench_version",
                                      "job_ids")
@@ -125,6 +126,7 @@ def read_metrics_file(path: Path, store: Path | None = None) -> dict[str, Any]:
         "evaluation": _text(provenance, "evaluation", "provenance", path, default=""),
         "bench_version": _text(provenance, "bench_version", "provenance", path, default=""),
         "path": str(path.relative_to(store)) if store is not None else str(path),
+        **_sweep_columns(job, payload, path),
     }
     for name, value in metrics.items():
         if name in RESERVED_COLUMNS:
@@ -135,6 +137,39 @@ def read_metrics_file(path: Path, store: Path | None = None) -> dict[str, Any]:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             row[f"cost_{name}"] = float(value)  # non-numeric cost entries (device names) are not aggregated
     return row
+
+
+def _sweep_columns(job: dict[str, Any], payload: dict[str, Any], path: Path) -> dict[str, Any]:
+    """``chosen`` (the swept values, as text), ``grid`` (its size) and the validation score to select on."""
+    sweep = job.get("sweep")
+    if not sweep:
+        return {"chosen": "", "grid": 0, "selection_score": math.nan}
+    if not isinstance(sweep, dict) or not isinstance(sweep.get("point"), dict) or "select_on" not in sweep:
+        raise _malformed(path, "job.sweep must be an object with point, size and select_on")
+    validation = _section(payload, "validation", path)
+    score = _number(validation.get(sweep["select_on"], math.nan), f"validation.{sweep['select_on']}", path)
+    chosen = ", ".join(f"{k}={v}" for k, v in sorted(sweep["point"].items()))
+    return {"chosen": chosen, "grid": int(sweep.get("size", 0)), "selection_score": score}
+
+
+def select_sweep_points(rows: pd.DataFrame) -> pd.DataFrame:
+    """Keep, for each swept (method, selector), only the grid point with the best validation score.
+
+    The score is the mean over seeds of the validation win rate named by ``eval.select_on``; the test
+    metrics of the kept point are what the leaderboard reports (SimPO's equal-budget protocol: tune on
+    validation prompts, report on test prompts). Rows that were not swept pass through unchanged.
+    """
+    if "grid" not in rows.columns or not (rows["grid"] > 0).any():
+        return rows
+    swept = rows[rows["grid"] > 0]
+    kept = [rows[rows["grid"] == 0]]
+    for _, runs in swept.groupby(["method", "selector"], sort=False, dropna=False):
+        means = runs.groupby("hyperparameters", sort=False)["selection_score"].mean()
+        if means.isna().all():
+            raise BenchError(f"sweep of {runs['method'].iloc[0]}: no grid point has a validation score; "
+                             f"re-run the sweep with `bench run`")
+        kept.append(runs[runs["hyperparameters"] == means.idxmax()])
+    return pd.concat(kept).sort_index()
 
 
 def load_results(store: Path) -> pd.DataFrame:
@@ -204,6 +239,7 @@ def _aggregate_runs(runs: pd.DataFrame, values: list[str]) -> dict[str, Any]:
     _check_unique_seeds(runs, label)
     seeds = sorted(int(s) for s in runs["seed"])
     row: dict[str, Any] = {column: first[column] for column in GROUP_COLUMNS}
+    row.update(chosen=first.get("chosen", ""), grid=int(first.get("grid", 0)))
     row.update(n_seeds=len(runs), seeds=",".join(str(s) for s in seeds))
     for column in values:
         numbers = pd.to_numeric(runs[column], errors="coerce").to_numpy(dtype=np.float64)
@@ -258,6 +294,7 @@ def aggregate_key(rows: pd.DataFrame, reported: list[str] | None = None) -> pd.D
     if reported is None:
         reported = [c for c in value_columns(rows) if rows[c].notna().any()]
     values = [c for c in value_columns(rows) if c in reported]
+    rows = select_sweep_points(rows)
     grouped = rows.groupby(list(GROUP_COLUMNS), sort=False, dropna=False)
     table = _rank_and_sort(pd.DataFrame([_aggregate_runs(runs, values) for _, runs in grouped]))
     ordered = [c for c in TABLE_COLUMNS if c in table.columns]

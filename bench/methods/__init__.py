@@ -21,7 +21,7 @@ def register_method(name: str) -> Callable[[type[Objective]], type[Objective]]:
     """Class decorator: make ``cls`` a dataclass (if it is not one) and register it as ``name``."""
 
     def decorate(cls: type[Objective]) -> type[Objective]:
-        if not dataclasses.is_dataclass(cls):
+        if "__dataclass_fields__" not in vars(cls):  # inheriting the base's fields is not enough
             cls = dataclasses.dataclass(cls)
         cls.name = name
         return METHODS.register(name)(cls)

@@ -60,6 +60,8 @@ class APODown(Objective):
               "(arXiv 2408.06266)")
     formula = "sigma(beta rho_w) + (1 - sigma(beta h))"
     needs = Needs(data="pairs", reference=True)
+    monotone_in_chosen = False
+    """The sigma(beta rho_w) term pushes log pi(y_w) down; that is the variant's purpose, not a sign error."""
 
     beta: float = 0.1
     reduction: Reduction = "sum"

@@ -138,6 +138,7 @@ def log_sigmoid(x: Tensor) -> Tensor:
     return F.logsigmoid(x)
 
 
+@dataclass
 class Objective:
     """Base class of every objective. Subclasses are dataclasses registered with ``@register_method``.
 
@@ -151,6 +152,13 @@ class Objective:
     source: ClassVar[str] = ""
     formula: ClassVar[str] = ""
     needs: ClassVar[Needs] = Needs()
+    monotone_in_chosen: ClassVar[bool] = True
+    """Whether raising the chosen (desirable, demonstrated) response's log-prob never raises the loss.
+
+    True of any objective that learns from preferences the usual way; the contract checks
+    (:mod:`bench.methods.contract`) verify it, so a sign error fails there before any training. An
+    objective that lowers the chosen likelihood by design sets it to False and says why.
+    """
     reduction: Reduction = "sum"
 
     def loss(self, stats: SequenceStats) -> LossOutput:

@@ -47,7 +47,8 @@ class Evaluation:
             "evaluators": [e.identity() for e in self.evaluators],
             "heldout": [ex.id for ex in world.validation_examples],
             "judges": {name: judge.identity() for name, judge in world.judges.items()},
-            "bootstrap": config.eval.bootstrap_samples, "reference": world.base_fingerprint})
+            "bootstrap": config.eval.bootstrap_samples, "reference": world.base_fingerprint,
+            "select_on": config.eval.select_on})
 
     def _generate(self, model_dir: str | Path, name: str, seed: int, split: str) -> Generations:
         params = SamplingParams(**{**self.params.as_dict(), "seed": seed})

@@ -6,6 +6,7 @@ needing a data kind or statistic the run cannot supply) fails here, for all jobs
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,17 @@ from bench.train.stats import check_supported
 
 
 @dataclass
+class Variant:
+    """One objective configuration to train: a method with fixed hyper-parameters, maybe a sweep point."""
+
+    method: str
+    objective: Objective
+    point: dict[str, Any] = field(default_factory=dict)
+    """The swept hyper-parameters' values ({} when the method is not swept)."""
+    grid_size: int = 1
+
+
+@dataclass
 class Job:
     """One training run: an objective with its hyper-parameters, a seed, and the data kind it reads."""
 
@@ -26,6 +38,12 @@ class Job:
     objective: Objective
     data_kind: str
     hyperparameters: dict[str, Any] = field(default_factory=dict)
+    point: dict[str, Any] = field(default_factory=dict)
+    grid_size: int = 1
+
+    @property
+    def swept(self) -> bool:
+        return self.grid_size > 1
 
     @property
     def label(self) -> str:
@@ -43,35 +61,54 @@ def resolve_methods(requested: list[str]) -> list[str]:
     return names
 
 
-def build_objectives(config: RunConfig) -> dict[str, Objective]:
-    """Every requested objective, built and validated; cheap, so it runs before any data is built."""
+def build_variants(config: RunConfig) -> list[Variant]:
+    """Every objective configuration to train, built and validated; cheap, so it runs before any data.
+
+    A method with a ``sweep.NAME.PARAM=`` grid becomes one variant per grid point (the cartesian
+    product of its swept parameters), each validated like a plain override.
+    """
     methods = resolve_methods(config.method)
-    for name in config.methods:
-        if name not in methods:
-            METHODS.get(name)  # an unknown name raises with suggestions
-            raise ConfigError(f"methods.{name}.* is set but {name} is not in method={','.join(config.method)}; "
-                              f"add it to method= or drop the override")
-    objectives = {}
+    for section in ("methods", "sweep"):
+        for name in getattr(config, section):
+            if name not in methods:
+                METHODS.get(name)  # an unknown name raises with suggestions
+                raise ConfigError(f"{section}.{name}.* is set but {name} is not in "
+                                  f"method={','.join(config.method)}; add it to method= or drop the override")
+    variants = []
     for method in methods:
-        objectives[method] = build_objective(method, dict(config.methods.get(method, {})))
-        check_supported(objectives[method].needs, method)
-    return objectives
+        fixed = dict(config.methods.get(method, {}))
+        grid = {key: list(values) for key, values in config.sweep.get(method, {}).items()}
+        for key, values in grid.items():
+            if not values:
+                raise ConfigError(f"sweep.{method}.{key} is empty; give values like sweep.{method}.{key}=0.1,0.2")
+            if key in fixed:
+                raise ConfigError(f"{method}.{key} is both fixed (methods.) and swept (sweep.); keep one")
+        points = [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
+        for point in points:
+            objective = build_objective(method, {**fixed, **point})
+            check_supported(objective.needs, method)
+            variants.append(Variant(method, objective, point if len(points) > 1 else {}, len(points)))
+    return variants
 
 
-def plan_jobs(config: RunConfig, objectives: dict[str, Objective], source_kind: str,
-              has_scores: bool) -> list[Job]:
+def plan_jobs(config: RunConfig, variants: list[Variant], source_kind: str, has_scores: bool,
+              has_validation: bool) -> list[Job]:
     """All jobs of a run, validated against a dataset of ``source_kind`` (with or without scores)."""
     jobs = []
-    for method, objective in objectives.items():
-        needs = objective.needs
+    for variant in variants:
+        method, needs = variant.method, variant.objective.needs
         if not needs.online and not can_derive(source_kind, needs.data):
-            raise PlanError(f"method {method} needs {needs.data!r} data; the run's dataset holds {source_kind!r} "
-                            f"rows; drop {method} from method= or use a dataset of that kind")
+            raise PlanError(f"method {method} needs {needs.data!r} data; the run's dataset holds "
+                            f"{source_kind!r} rows; drop {method} from method= or use a dataset of that kind")
         if needs.scores and not needs.online and not has_scores:
             raise PlanError(f"method {method} needs a score per response; the dataset has none")
+        if variant.grid_size > 1 and not has_validation:
+            raise PlanError(f"sweep.{method}.* needs validation prompts to choose a point; "
+                            f"give data.val_path (the gym has them)")
         for seed in config.seed:
             if seed < 0:
                 raise ConfigError(f"seed={seed}: seeds must be >= 0")
-            jobs.append(Job(method=method, seed=seed, objective=objective, data_kind=needs.data,
-                            hyperparameters=objective.hyperparameters()))
+            jobs.append(Job(method=method, seed=seed, objective=variant.objective, data_kind=needs.data,
+                            hyperparameters=variant.objective.hyperparameters(), point=variant.point,
+                            grid_size=variant.grid_size))
     return jobs

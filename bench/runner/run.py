@@ -24,7 +24,7 @@ from bench.models.loading import load_causal_lm, load_tokenizer
 from bench.models.refcache import ReferenceCache, distribution_cache_bytes
 from bench.models.sampling import SamplingParams
 from bench.runner.evaluate import REFERENCE_ROW_SEED, Evaluation
-from bench.runner.plan import Job, build_objectives, plan_jobs
+from bench.runner.plan import Job, build_variants, plan_jobs
 from bench.runner.store import finished, job_dir, package_versions, write_metrics
 from bench.runner.world import World, build_world
 from bench.train.batches import OfflineBatches, OnlineBatches
@@ -53,11 +53,12 @@ class Runner:
         self.store, self.cache = Path(config.store), Path(config.cache)
         if config.data.selector != "all":
             raise ConfigError(f"data.selector={config.data.selector!r}: this version supports only 'all'")
-        objectives = build_objectives(config)  # fail on a bad method or hyper-parameter before building data
+        variants = build_variants(config)  # fail on a bad method or hyper-parameter before building data
         self.world: World = build_world(config, progress=config.progress)
         for line in self.world.log:
             say(line)
-        self.jobs = plan_jobs(config, objectives, self.world.source_kind, self.world.has_scores)
+        self.jobs = plan_jobs(config, variants, self.world.source_kind, self.world.has_scores,
+                              has_validation=bool(self.world.validation_examples))
         self.tokenizer = load_tokenizer(self.world.base_model, config.model.trust_remote_code)
         self.evaluation = Evaluation(config, self.world)
         self._datasets: dict[str, TokenizedDataset] = {}
@@ -174,12 +175,21 @@ class Runner:
         metrics, cost = self.evaluation.evaluate(directory / CHECKPOINT, job.method)
         cost.update({"train_seconds": train_seconds, "train_tokens": tokens,
                      "train_tokens_per_second": tokens / train_seconds if train_seconds else None})
-        return {"job": {"id": directory.name, "method": job.method, "seed": job.seed,
-                        "selector": self.config.data.selector, "hyperparameters": job.hyperparameters,
-                        "reduction": job.hyperparameters.get("reduction"), "family": job.objective.family,
-                        "data_kind": job.data_kind, "steps": self.config.train.steps,
-                        "resumed_from": resumed},
-                "metrics": metrics, "provenance": self.provenance(), "cost": cost}
+        record = {"job": {"id": directory.name, "method": job.method, "seed": job.seed,
+                          "selector": self.config.data.selector, "hyperparameters": job.hyperparameters,
+                          "reduction": job.objective.reduction, "family": job.objective.family,
+                          "data_kind": job.data_kind, "steps": self.config.train.steps,
+                          "resumed_from": resumed},
+                  "metrics": metrics, "provenance": self.provenance(), "cost": cost}
+        if job.swept:
+            select_on = f"{self.config.eval.select_on}_win_rate"
+            validation, _ = self.evaluation.evaluate(directory / CHECKPOINT, job.method, split="validation")
+            if select_on not in validation:
+                raise ConfigError(f"eval.select_on={self.config.eval.select_on!r}: the validation metrics have "
+                                  f"no {select_on}; judges: {', '.join(self.world.judges) or 'none'}")
+            record["job"]["sweep"] = {"point": job.point, "size": job.grid_size, "select_on": select_on}
+            record["validation"] = validation
+        return record
 
     def evaluate_reference(self) -> None:
         directory = job_dir(self.store, "reference", REFERENCE_ROW_SEED, self.comparability_key())

@@ -72,3 +72,18 @@ def test_reference_free_objectives_never_touch_the_reference_cache(tmp_path, smo
     run(config, say=lines.append)
     assert set(Path(smoke_config.cache).glob("refcache/*")) == before
     assert not any(line.startswith("reference pass") for line in lines)
+
+
+def test_a_sweep_reports_one_row_with_the_point_chosen_on_validation(tmp_path, smoke_config, smoke_gym):
+    config = build_config(["preset=smoke", f"cache={smoke_config.cache}", f"store={tmp_path}", "progress=false",
+                           "method=dpo", "sweep.dpo.beta=0.1,0.5"])
+    result = run(config, say=lambda line: None)
+    assert result.jobs == 2
+    records = [json.loads(p.read_text()) for p in tmp_path.glob("jobs/dpo-*/metrics.json")]
+    assert all("gold_win_rate" in r["validation"] and r["job"]["sweep"]["size"] == 2 for r in records)
+    (table,) = aggregate(load_results(tmp_path)).values()
+    row = table.set_index("method").loc["dpo"]
+    chosen = next(r for r in records if row["chosen"] == f"beta={r['job']['sweep']['point']['beta']}")
+    assert row["grid"] == 2
+    assert chosen["validation"]["gold_win_rate"] == max(r["validation"]["gold_win_rate"] for r in records)
+    assert row["gold_win_rate"] == pytest.approx(chosen["metrics"]["gold_win_rate"])
