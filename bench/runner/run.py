@@ -122,6 +122,10 @@ class Runner:
             self.say(f"{job.label}: reference model held in memory "
                      f"({'on-policy batches' if needs.online else 'vocabulary too large to cache distributions'})")
             return LiveReference(self._load_base())
+        if needs.token_kl:
+            size = distribution_cache_bytes(self.dataset(job.data_kind), len(self.tokenizer)) / 2**20
+            self.say(f"{job.label}: full reference distributions read from the cache ({size:.0f} MB; "
+                     f"the limit is {DISTRIBUTION_CACHE_LIMIT / 2**20:.0f} MB)")
         return CachedReference(self.reference_cache(job.data_kind))
 
     # keys ------------------------------------------------------------------------------------------

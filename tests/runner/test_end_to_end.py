@@ -42,6 +42,7 @@ def test_one_reference_pass_serves_every_job(first_run):
     passes = [line for line in lines if line.startswith("reference pass")]
     assert len(passes) == 2  # pairs (dpo, tdpo2) and unpaired (kto): one pass per tokenised dataset
     assert any("distributions" in line and "responses" in line for line in passes)
+    assert any(line.startswith("tdpo2") and "read from the cache" in line for line in lines)
 
 
 def test_leaderboard_has_every_method_with_seeds_aggregated(first_run):
@@ -87,3 +88,24 @@ def test_a_sweep_reports_one_row_with_the_point_chosen_on_validation(tmp_path, s
     assert row["grid"] == 2
     assert chosen["validation"]["gold_win_rate"] == max(r["validation"]["gold_win_rate"] for r in records)
     assert row["gold_win_rate"] == pytest.approx(chosen["metrics"]["gold_win_rate"])
+
+
+def test_tdpo_trains_the_same_from_cached_or_in_memory_reference_distributions(tmp_path, smoke_config, smoke_gym,
+                                                                              monkeypatch):
+    import bench.runner.run as runner_module
+
+    def train_log(store, lines):
+        config = build_config(["preset=smoke", f"cache={smoke_config.cache}", f"store={store}",
+                               "progress=false", "method=tdpo1"])
+        run(config, say=lines.append)
+        (log,) = store.glob("jobs/tdpo1-*/train_log.jsonl")
+        return [json.loads(line)["loss"] for line in log.read_text().splitlines()]
+
+    cached_lines: list[str] = []
+    cached = train_log(tmp_path / "cached", cached_lines)
+    monkeypatch.setattr(runner_module, "DISTRIBUTION_CACHE_LIMIT", 0)
+    live_lines: list[str] = []
+    live = train_log(tmp_path / "live", live_lines)
+    assert any("read from the cache" in line for line in cached_lines)
+    assert any("held in memory" in line for line in live_lines)
+    assert live == pytest.approx(cached, rel=1e-4)
