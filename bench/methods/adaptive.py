@@ -19,10 +19,9 @@ import torch
 from bench.errors import PlanError
 from bench.methods import register_method
 from bench.methods.base import (
+    BetaObjective,
     LossOutput,
     Needs,
-    Objective,
-    Reduction,
     SequenceStats,
     in_unit_interval,
     log_sigmoid,
@@ -42,7 +41,7 @@ _STATE_KEYS = ("m0", "sigma_m", "step")
 
 
 @register_method("beta_dpo")
-class BetaDPO(Objective):
+class BetaDPO(BetaObjective):
     """beta-DPO: DPO with a per-batch beta from the margin statistics, on a filtered batch.
 
     Batch-level: the filtering and beta_b are computed from the examples of one micro-batch on one
@@ -62,14 +61,12 @@ class BetaDPO(Objective):
                "beta_b = beta0 (1 + a (mean M_sel - M0)), M = h")
     needs = Needs(data="pairs", reference=True, batch_level=True)
 
-    beta: float = 0.1
     """beta0, the base value that beta_b scales."""
     a: float = 0.6
     rho: float = 0.2
     """Share of each batch that the filter drops."""
     momentum: float = 0.9
     seed: int = 0
-    reduction: Reduction = "sum"
 
     def __post_init__(self) -> None:
         self._m0 = 0.0

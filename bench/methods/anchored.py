@@ -17,12 +17,18 @@ import torch
 
 from bench.errors import PlanError
 from bench.methods import register_method
-from bench.methods.base import LossOutput, Needs, Objective, Reduction, SequenceStats, log_sigmoid, positive
+from bench.methods.base import (
+    BetaObjective,
+    LossOutput,
+    Needs,
+    SequenceStats,
+    log_sigmoid,
+)
 from bench.methods.pairwise import pair_output, reference_margin
 
 
 @register_method("apo_zero")
-class APOZero(Objective):
+class APOZero(BetaObjective):
     """Anchored Preference Optimisation, zero variant: raise the chosen and lower the rejected likelihood.
 
     Meant for data whose chosen responses are better than the model's own outputs.
@@ -34,13 +40,6 @@ class APOZero(Objective):
     formula = "(1 - sigma(beta rho_w)) + sigma(beta rho_l)"
     needs = Needs(data="pairs", reference=True)
 
-    beta: float = 0.1
-    reduction: Reduction = "sum"
-
-    def validate(self) -> None:
-        super().validate()
-        positive(self.name, beta=self.beta)
-
     def loss(self, stats: SequenceStats) -> LossOutput:
         rho_w, rho_l, _ = reference_margin(stats, self.reduction)
         losses = (1 - torch.sigmoid(self.beta * rho_w)) + torch.sigmoid(self.beta * rho_l)
@@ -48,7 +47,7 @@ class APOZero(Objective):
 
 
 @register_method("apo_down")
-class APODown(Objective):
+class APODown(BetaObjective):
     """Anchored Preference Optimisation, down variant: lower the chosen likelihood but keep the margin.
 
     Meant for data whose chosen responses are worse than the model's own outputs; the gradient on
@@ -63,13 +62,6 @@ class APODown(Objective):
     monotone_in_chosen = False
     """The sigma(beta rho_w) term pushes log pi(y_w) down; that is the variant's purpose, not a sign error."""
 
-    beta: float = 0.1
-    reduction: Reduction = "sum"
-
-    def validate(self) -> None:
-        super().validate()
-        positive(self.name, beta=self.beta)
-
     def loss(self, stats: SequenceStats) -> LossOutput:
         rho_w, rho_l, h = reference_margin(stats, self.reduction)
         losses = torch.sigmoid(self.beta * rho_w) + (1 - torch.sigmoid(self.beta * h))
@@ -77,7 +69,7 @@ class APODown(Objective):
 
 
 @register_method("nca_pair")
-class NCAPair(Objective):
+class NCAPair(BetaObjective):
     """Noise-contrastive alignment, pair form: absolute likelihood terms instead of a margin.
 
     Raising rho_w lowers the loss only while beta rho_w < log 2; the rejected term always pushes
@@ -90,13 +82,6 @@ class NCAPair(Objective):
     formula = "-log sigma(beta rho_w) - 0.5 log sigma(-beta rho_w) - 0.5 log sigma(-beta rho_l)"
     needs = Needs(data="pairs", reference=True)
 
-    beta: float = 0.1
-    reduction: Reduction = "sum"
-
-    def validate(self) -> None:
-        super().validate()
-        positive(self.name, beta=self.beta)
-
     def loss(self, stats: SequenceStats) -> LossOutput:
         rho_w, rho_l, _ = reference_margin(stats, self.reduction)
         r_w, r_l = self.beta * rho_w, self.beta * rho_l
@@ -105,7 +90,7 @@ class NCAPair(Objective):
 
 
 @register_method("bco_pair")
-class BCOPair(Objective):
+class BCOPair(BetaObjective):
     """Binary classifier optimisation, pair form: chosen vs rejected as a logistic classifier.
 
     The classifier's threshold delta is the running mean of beta rho over every chosen and rejected
@@ -125,16 +110,9 @@ class BCOPair(Objective):
                "delta = running mean of beta rho")
     needs = Needs(data="pairs", reference=True, batch_level=True)
 
-    beta: float = 0.1
-    reduction: Reduction = "sum"
-
     def __post_init__(self) -> None:
         self._count = 0.0
         self._mean = 0.0
-
-    def validate(self) -> None:
-        super().validate()
-        positive(self.name, beta=self.beta)
 
     def state_dict(self) -> dict[str, float]:
         return {"count": self._count, "mean": self._mean}
@@ -161,7 +139,7 @@ class BCOPair(Objective):
 
 
 @register_method("sppo_hard")
-class SPPOHard(Objective):
+class SPPOHard(BetaObjective):
     """Self-play preference optimisation, offline hard-label form: rho_w -> +1/(2 beta), rho_l -> -1/(2 beta).
 
     SPPO's target is the estimated win probability minus 1/2, scaled by 1/beta; with hard labels
@@ -173,13 +151,6 @@ class SPPOHard(Objective):
               "(arXiv 2405.00675)")
     formula = "(rho_w - 1/(2 beta))^2 + (rho_l + 1/(2 beta))^2"
     needs = Needs(data="pairs", reference=True)
-
-    beta: float = 0.1
-    reduction: Reduction = "sum"
-
-    def validate(self) -> None:
-        super().validate()
-        positive(self.name, beta=self.beta)
 
     def loss(self, stats: SequenceStats) -> LossOutput:
         rho_w, rho_l, _ = reference_margin(stats, self.reduction)

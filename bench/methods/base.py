@@ -195,6 +195,21 @@ class Objective:
             raise ConfigError(f"methods.{self.name}.reduction={self.reduction!r}: use 'sum' or 'mean'")
 
 
+@dataclass
+class BetaObjective(Objective):
+    """An objective scaled by an inverse temperature ``beta`` > 0 (METHODS.md's default 0.1).
+
+    Most objectives of the DPO family share this hyper-parameter and its check; they declare only
+    their own further fields.
+    """
+
+    beta: float = 0.1
+
+    def validate(self) -> None:
+        super().validate()
+        positive(self.name, beta=self.beta)
+
+
 def positive(method: str, **values: float) -> None:
     """Raise a ConfigError naming the first non-positive hyper-parameter among ``values``."""
     for key, value in values.items():
@@ -224,6 +239,7 @@ def chosen_rejected(x: Tensor) -> tuple[Tensor, Tensor]:
 
 __all__ = [
     "DATA_KINDS",
+    "BetaObjective",
     "DataKind",
     "LossOutput",
     "Needs",

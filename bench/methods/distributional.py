@@ -16,20 +16,18 @@ import torch
 
 from bench.methods import register_method
 from bench.methods.base import (
+    BetaObjective,
     LossOutput,
     Needs,
-    Objective,
-    Reduction,
     SequenceStats,
     chosen_rejected,
     log_sigmoid,
-    positive,
 )
 from bench.methods.pairwise import pair_output, reference_margin
 
 
 @register_method("aot")
-class AOT(Objective):
+class AOT(BetaObjective):
     """AOT, paired form over policy and reference gaps (TRL's ``aot``).
 
     Batch-level: the sort couples the pairs of one micro-batch, so the per-device batch size is part
@@ -43,13 +41,6 @@ class AOT(Objective):
     formula = ("-log sigma(beta d_i), d_i = sort_i(log pi(y_w) - log pi(y_l)) "
                "- sort_i(log pi_ref(y_w) - log pi_ref(y_l))")
     needs = Needs(data="pairs", reference=True, batch_level=True)
-
-    beta: float = 0.1
-    reduction: Reduction = "sum"
-
-    def validate(self) -> None:
-        super().validate()
-        positive(self.name, beta=self.beta)
 
     def loss(self, stats: SequenceStats) -> LossOutput:
         rho_w, rho_l, _ = reference_margin(stats, self.reduction)

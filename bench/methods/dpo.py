@@ -7,23 +7,22 @@ response tokens by default (``reduction="sum"``, as in the paper).
 from __future__ import annotations
 
 from bench.methods import register_method
-from bench.methods.base import LossOutput, Needs, Objective, Reduction, SequenceStats, log_sigmoid, positive
+from bench.methods.base import (
+    BetaObjective,
+    LossOutput,
+    Needs,
+    SequenceStats,
+    log_sigmoid,
+)
 from bench.methods.pairwise import pair_output, reference_margin
 
 
 @register_method("dpo")
-class DPO(Objective):
+class DPO(BetaObjective):
     family = "dpo"
     source = "Rafailov et al. 2023, Direct Preference Optimization (arXiv 2305.18290)"
     formula = "-log sigma(beta h)"
     needs = Needs(data="pairs", reference=True)
-
-    beta: float = 0.1
-    reduction: Reduction = "sum"
-
-    def validate(self) -> None:
-        super().validate()
-        positive(self.name, beta=self.beta)
 
     def loss(self, stats: SequenceStats) -> LossOutput:
         rho_w, rho_l, h = reference_margin(stats, self.reduction)

@@ -7,23 +7,18 @@ authors confirmed; ``reduction="sum"`` gives the sum form of OpenRLHF and NeMo-A
 from __future__ import annotations
 
 from bench.methods import register_method
-from bench.methods.base import LossOutput, Needs, Objective, Reduction, SequenceStats, positive
+from bench.methods.base import BetaObjective, LossOutput, Needs, Reduction, SequenceStats
 from bench.methods.pairwise import pair_output, reference_margin
 
 
 @register_method("ipo")
-class IPO(Objective):
+class IPO(BetaObjective):
     family = "ipo"
     source = "Azar et al. 2023, A General Theoretical Paradigm to Understand Learning from Human Preferences"
     formula = "(h - 1/(2 beta))^2"
     needs = Needs(data="pairs", reference=True)
 
-    beta: float = 0.1
     reduction: Reduction = "mean"
-
-    def validate(self) -> None:
-        super().validate()
-        positive(self.name, beta=self.beta)
 
     def loss(self, stats: SequenceStats) -> LossOutput:
         rho_w, rho_l, h = reference_margin(stats, self.reduction)

@@ -18,11 +18,11 @@ import torch
 
 from bench.errors import PlanError
 from bench.methods import register_method
-from bench.methods.base import LossOutput, Needs, Objective, Reduction, SequenceStats, positive
+from bench.methods.base import BetaObjective, LossOutput, Needs, SequenceStats, positive
 
 
 @register_method("kto")
-class KTO(Objective):
+class KTO(BetaObjective):
     """KTO with the batch-mean KL estimate z0 of the paper (and TRL).
 
     Batch-level: z0 is the mean of rho(y' | x) over the mismatched pairs of one micro-batch, so the
@@ -39,16 +39,14 @@ class KTO(Objective):
                "(z0 - rho(y)))); z0 = max(0, batch mean of rho on mismatched (x, y')), detached")
     needs = Needs(data="unpaired", reference=True, mismatched=True, batch_level=True)
 
-    beta: float = 0.1
     lambda_d: float = 1.0
     """lambda_D: weight of desirable examples."""
     lambda_u: float = 1.0
     """lambda_U: weight of undesirable examples."""
-    reduction: Reduction = "sum"
 
     def validate(self) -> None:
         super().validate()
-        positive(self.name, beta=self.beta, lambda_d=self.lambda_d, lambda_u=self.lambda_u)
+        positive(self.name, lambda_d=self.lambda_d, lambda_u=self.lambda_u)
 
     def reference_point(self, stats: SequenceStats) -> torch.Tensor:
         """z0 = max(0, mean rho of the mismatched pairs), a detached scalar."""

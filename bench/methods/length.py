@@ -14,9 +14,9 @@ import math
 
 from bench.methods import register_method
 from bench.methods.base import (
+    BetaObjective,
     LossOutput,
     Needs,
-    Objective,
     Reduction,
     SequenceStats,
     chosen_rejected,
@@ -28,7 +28,7 @@ from bench.methods.pairwise import pair_output, reference_margin
 
 
 @register_method("rdpo")
-class RDPO(Objective):
+class RDPO(BetaObjective):
     """R-DPO: DPO with a penalty alpha per token of length the chosen response has over the rejected.
 
     The penalty uses raw token counts whatever the ``reduction``; alpha = 0 is DPO.
@@ -39,9 +39,7 @@ class RDPO(Objective):
     formula = "-log sigma(beta h - alpha (|y_w| - |y_l|))"
     needs = Needs(data="pairs", reference=True)
 
-    beta: float = 0.1
     alpha: float = 0.2
-    reduction: Reduction = "sum"
 
     def validate(self) -> None:
         super().validate()
@@ -56,7 +54,7 @@ class RDPO(Objective):
 
 
 @register_method("dpo_norm")
-class DPONorm(Objective):
+class DPONorm(BetaObjective):
     """Length-normalised DPO (TRL's ``sigmoid_norm``; the reward term of FPO).
 
     The formula is DPO on per-token mean log-ratios, so the default ``reduction`` is ``"mean"``;
@@ -69,12 +67,7 @@ class DPONorm(Objective):
     formula = "-log sigma(beta (rho_mean(y_w) - rho_mean(y_l)))"
     needs = Needs(data="pairs", reference=True)
 
-    beta: float = 0.1
     reduction: Reduction = "mean"
-
-    def validate(self) -> None:
-        super().validate()
-        positive(self.name, beta=self.beta)
 
     def loss(self, stats: SequenceStats) -> LossOutput:
         rho_w, rho_l, h = reference_margin(stats, self.reduction)

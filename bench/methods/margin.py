@@ -17,10 +17,9 @@ import torch
 
 from bench.methods import register_method
 from bench.methods.base import (
+    BetaObjective,
     LossOutput,
     Needs,
-    Objective,
-    Reduction,
     SequenceStats,
     in_unit_interval,
     log_sigmoid,
@@ -30,7 +29,7 @@ from bench.methods.pairwise import pair_output, reference_margin
 
 
 @register_method("hinge")
-class Hinge(Objective):
+class Hinge(BetaObjective):
     """Hinge loss on the implicit reward margin, TRL's ``hinge`` (the SLiC-HF / RSO form).
 
     Pairs with beta h >= 1 contribute neither loss nor gradient, unlike DPO's logistic link.
@@ -42,13 +41,6 @@ class Hinge(Objective):
     formula = "max(0, 1 - beta h)"
     needs = Needs(data="pairs", reference=True)
 
-    beta: float = 0.1
-    reduction: Reduction = "sum"
-
-    def validate(self) -> None:
-        super().validate()
-        positive(self.name, beta=self.beta)
-
     def loss(self, stats: SequenceStats) -> LossOutput:
         rho_w, rho_l, h = reference_margin(stats, self.reduction)
         losses = torch.relu(1 - self.beta * h)
@@ -56,7 +48,7 @@ class Hinge(Objective):
 
 
 @register_method("exo_pair")
-class ExOPair(Objective):
+class ExOPair(BetaObjective):
     """Efficient exact optimisation (ExO), pair form: reverse KL from the model's preference to a target.
 
     q = (sigma(beta h), 1 - sigma(beta h)) is the preference the policy implies for the pair and
@@ -71,13 +63,11 @@ class ExOPair(Objective):
     formula = "q_w log(q_w/(1-eps)) + q_l log(q_l/eps), q_w = sigma(beta h), q_l = 1 - q_w"
     needs = Needs(data="pairs", reference=True)
 
-    beta: float = 0.1
     eps: float = 1e-3
-    reduction: Reduction = "sum"
 
     def validate(self) -> None:
         super().validate()
-        positive(self.name, beta=self.beta, eps=self.eps)
+        positive(self.name, eps=self.eps)
         in_unit_interval(self.name, upper_open=0.5, eps=self.eps)
 
     def loss(self, stats: SequenceStats) -> LossOutput:
@@ -91,7 +81,7 @@ class ExOPair(Objective):
 
 
 @register_method("discopop")
-class DiscoPOP(Objective):
+class DiscoPOP(BetaObjective):
     """DiscoPOP (log-ratio modulated loss), the objective an LLM discovered in Lu et al. 2024.
 
     A sigmoid gate sigma(r / tau) blends DPO's logistic loss (for r < 0) with the exponential loss
@@ -105,13 +95,11 @@ class DiscoPOP(Objective):
     formula = "(1 - sigma(r/tau)) (-log sigma(r)) + sigma(r/tau) exp(-r), r = beta h"
     needs = Needs(data="pairs", reference=True)
 
-    beta: float = 0.1
     tau: float = 0.05
-    reduction: Reduction = "sum"
 
     def validate(self) -> None:
         super().validate()
-        positive(self.name, beta=self.beta, tau=self.tau)
+        positive(self.name, tau=self.tau)
 
     def loss(self, stats: SequenceStats) -> LossOutput:
         rho_w, rho_l, h = reference_margin(stats, self.reduction)

@@ -15,10 +15,9 @@ from __future__ import annotations
 
 from bench.methods import register_method
 from bench.methods.base import (
+    BetaObjective,
     LossOutput,
     Needs,
-    Objective,
-    Reduction,
     SequenceStats,
     in_unit_interval,
     log_sigmoid,
@@ -31,7 +30,7 @@ MAX_EPS = 0.5
 
 
 @register_method("cdpo")
-class ConservativeDPO(Objective):
+class ConservativeDPO(BetaObjective):
     """Conservative DPO: DPO with label smoothing eps, the assumed probability of a flipped label.
 
     The smoothed target keeps the optimal margin finite instead of pushing h to infinity.
@@ -42,9 +41,7 @@ class ConservativeDPO(Objective):
     formula = "-(1-eps) log sigma(beta h) - eps log sigma(-beta h)"
     needs = Needs(data="pairs", reference=True)
 
-    beta: float = 0.1
     eps: float = 0.1
-    reduction: Reduction = "sum"
 
     def validate(self) -> None:
         super().validate()
@@ -59,7 +56,7 @@ class ConservativeDPO(Objective):
 
 
 @register_method("robust_dpo")
-class RobustDPO(Objective):
+class RobustDPO(BetaObjective):
     """Robust DPO: an unbiased estimate of the clean-label DPO loss when labels flip with rate eps.
 
     Unlike cDPO the flipped term enters with a plus sign, and the 1/(1 - 2 eps) factor undoes the
@@ -71,9 +68,7 @@ class RobustDPO(Objective):
     formula = "[-(1-eps) log sigma(beta h) + eps log sigma(-beta h)] / (1 - 2 eps)"
     needs = Needs(data="pairs", reference=True)
 
-    beta: float = 0.1
     eps: float = 0.1
-    reduction: Reduction = "sum"
 
     def validate(self) -> None:
         super().validate()

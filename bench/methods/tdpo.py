@@ -24,15 +24,14 @@ from torch import Tensor
 from bench.errors import PlanError
 from bench.methods import register_method
 from bench.methods.base import (
+    BetaObjective,
     LossOutput,
     Needs,
-    Objective,
     Reduction,
     SequenceStats,
     chosen_rejected,
     in_unit_interval,
     log_sigmoid,
-    positive,
 )
 from bench.methods.pairwise import pair_output, reference_margin
 
@@ -46,23 +45,12 @@ def sequential_kl(stats: SequenceStats, reduction: Reduction) -> tuple[Tensor, T
 
 
 @dataclass
-class _TDPO(Objective):
-    """Shared loss of the two TDPO variants; they differ only in ``delta``.
-
-    A dataclass itself so that its fields are inherited; a subclass adding fields must be decorated
-    with ``@dataclass`` too (``register_method`` skips classes that already are dataclasses).
-    """
+class _TDPO(BetaObjective):
+    """Shared loss of the two TDPO variants; they differ only in ``delta``."""
 
     family = "tdpo"
     source = "Zeng et al. 2024, Token-level Direct Preference Optimization (arXiv 2404.11999)"
     needs = Needs(data="pairs", reference=True, token_kl=True)
-
-    beta: float = 0.1
-    reduction: Reduction = "sum"
-
-    def validate(self) -> None:
-        super().validate()
-        positive(self.name, beta=self.beta)
 
     def delta(self, kl_w: Tensor, kl_l: Tensor) -> Tensor:
         raise NotImplementedError
@@ -87,7 +75,6 @@ class TDPO1(_TDPO):
 
 
 @register_method("tdpo2")
-@dataclass
 class TDPO2(_TDPO):
     """TDPO-2: weight alpha on the KL difference, with the chosen side's KL detached.
 
