@@ -254,8 +254,9 @@ def _aggregate_runs(runs: pd.DataFrame, values: list[str]) -> dict[str, Any]:
             only = runs.iloc[int(np.flatnonzero(finite)[0])]
             low = float(only.get(metric + CI_LOW, math.nan))
             high = float(only.get(metric + CI_HIGH, math.nan))
-        elif finite.sum() >= 2:  # several seeds: the t interval of the seed means
+        elif finite.sum() >= 2:  # several seeds: the t interval of the seed means, within [0, 100]
             _, low, high = seed_aggregate(numbers)
+            low, high = max(low, 0.0), min(high, 100.0)
         row[metric + CI_LOW], row[metric + CI_HIGH] = low, high
     for column in TRAILING_COLUMNS[:-1]:
         row[column] = first[column]

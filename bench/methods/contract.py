@@ -217,18 +217,23 @@ def _build(needs: Needs, rows: tuple[PairRow, ...]) -> _Batch:
         stats.mismatched_lengths = lengths.roll(-1, 0)
         if needs.reference:
             stats.mismatched_ref_logps = ref.roll(-1, 0)
-    data_fields = {"scores": needs.scores or needs.online or needs.data == "kwise",
-                   "labels": needs.data == "unpaired", "outcomes": needs.data == "outcomes"}
     for name, values in annotations.items():
-        if data_fields[name]:
+        if name in _annotations(needs):
             setattr(stats, name, torch.tensor(values, dtype=DTYPE))
     object.__getattribute__(stats, "_reads").clear()
     return _Batch(stats, leaves, None if chosen is None else torch.tensor(chosen), mask)
 
 
+def _annotations(needs: Needs) -> set[str]:
+    """Per-response annotations the loss may rely on: declared scores, or those its data kind always carries."""
+    carried = {"kwise": "scores", "unpaired": "labels", "outcomes": "outcomes"}
+    return ({"scores"} if needs.scores or needs.online else set()) | (
+        {carried[needs.data]} if needs.data in carried else set())
+
+
 def _allowed(needs: Needs) -> set[str]:
     """Fields the trainer fills for ``needs``: what the loss may read."""
-    allowed = {"logps", "lengths"}
+    allowed = {"logps", "lengths"} | _annotations(needs)
     if needs.reference:
         allowed.add("ref_logps")
     if needs.token_logps:
@@ -237,12 +242,6 @@ def _allowed(needs: Needs) -> set[str]:
         allowed |= {"token_kl", "token_mask"}
     if needs.mismatched:
         allowed |= {"mismatched_logps", "mismatched_lengths"} | ({"mismatched_ref_logps"} if needs.reference else set())
-    if needs.scores or needs.online or needs.data == "kwise":
-        allowed.add("scores")
-    if needs.data == "unpaired":
-        allowed.add("labels")
-    if needs.data == "outcomes":
-        allowed.add("outcomes")
     return allowed
 
 

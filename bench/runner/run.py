@@ -8,6 +8,7 @@ evaluate, write ``metrics.json``. Finished jobs are recognised by their content 
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -18,7 +19,7 @@ from bench.config import RunConfig, to_yaml
 from bench.data.derive import derive
 from bench.data.tokenize import TokenizedDataset, encode_prompts, tokenize_dataset
 from bench.errors import ConfigError
-from bench.fingerprint import fingerprint
+from bench.fingerprint import file_fingerprint, fingerprint
 from bench.leaderboards.render import write_leaderboard
 from bench.models.loading import load_causal_lm, load_tokenizer
 from bench.models.refcache import ReferenceCache, distribution_cache_bytes
@@ -34,6 +35,12 @@ from bench.train.stats import CachedReference, LiveReference, ReferenceSource
 
 DISTRIBUTION_CACHE_LIMIT = 512 * 2**20
 """Largest full-vocabulary reference cache (TDPO) kept on disk; above it the reference stays in memory."""
+
+
+def objective_source_fingerprint(objective) -> str:
+    """Fingerprint of the source files of the objective's class hierarchy (its loss and its bases)."""
+    files = {inspect.getsourcefile(cls) for cls in type(objective).__mro__ if cls is not object}
+    return fingerprint({Path(f).name: file_fingerprint(Path(f)) for f in sorted(files) if f})
 
 
 @dataclass
@@ -136,7 +143,9 @@ class Runner:
                             "evaluation": self.evaluation.key})
 
     def job_key(self, job: Job) -> str:
+        """Content key of a job; the objective's source is part of it, so an edited loss is retrained."""
         return fingerprint({"method": job.method, "hyperparameters": job.hyperparameters, "seed": job.seed,
+                            "objective_source": objective_source_fingerprint(job.objective),
                             "train": asdict(self.config.train), "data": self.world.dataset_fingerprint,
                             "data_settings": asdict(self.config.data),
                             "model": self.world.base_fingerprint, "bench": __version__})

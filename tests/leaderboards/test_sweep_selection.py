@@ -49,3 +49,16 @@ def test_a_sweep_record_without_its_validation_score_is_rejected(tmp_path: Path)
     path.write_text(json.dumps(record))
     with pytest.raises(BenchError, match="validation"):
         load_results(tmp_path)
+
+
+def test_a_seed_interval_stays_within_the_win_rate_range(tmp_path: Path) -> None:
+    for seed, wr in enumerate([99.0, 60.0, 98.0]):  # t interval of these would pass 100
+        path = tmp_path / f"j{seed}" / "metrics.json"
+        path.parent.mkdir()
+        path.write_text(json.dumps({
+            "job": {"id": f"j{seed}", "method": "dpo", "selector": "all", "seed": seed, "reduction": "sum",
+                    "steps": 10, "hyperparameters": {"beta": 0.1}},
+            "metrics": {"gold_win_rate": wr, "gold_win_rate_ci_low": wr - 1, "gold_win_rate_ci_high": wr + 1},
+            "provenance": {"comparability_key": "k", "model": "m", "dataset": "d", "evaluation": "e"}}))
+    (table,) = aggregate(load_results(tmp_path)).values()
+    assert table.iloc[0]["gold_win_rate_ci_high"] == 100.0 and table.iloc[0]["gold_win_rate_ci_low"] >= 0.0
