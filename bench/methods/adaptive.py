@@ -25,7 +25,6 @@ from bench.methods.base import (
     SequenceStats,
     in_unit_interval,
     log_sigmoid,
-    positive,
 )
 from bench.methods.pairwise import pair_output, reference_margin
 
@@ -75,7 +74,6 @@ class BetaDPO(BetaObjective):
 
     def validate(self) -> None:
         super().validate()
-        positive(self.name, beta=self.beta)
         in_unit_interval(self.name, upper_open=math.inf, a=self.a)
         in_unit_interval(self.name, upper_open=MAX_SEED, seed=self.seed)
         in_unit_interval(self.name, rho=self.rho, momentum=self.momentum)

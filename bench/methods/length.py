@@ -22,7 +22,6 @@ from bench.methods.base import (
     chosen_rejected,
     in_unit_interval,
     log_sigmoid,
-    positive,
 )
 from bench.methods.pairwise import pair_output, reference_margin
 
@@ -43,7 +42,6 @@ class RDPO(BetaObjective):
 
     def validate(self) -> None:
         super().validate()
-        positive(self.name, beta=self.beta)
         in_unit_interval(self.name, upper_open=math.inf, alpha=self.alpha)
 
     def loss(self, stats: SequenceStats) -> LossOutput:

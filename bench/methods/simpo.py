@@ -8,12 +8,19 @@ The margin is the paper's ratio, not TRL's absolute ``simpo_gamma``. LN is the p
 from __future__ import annotations
 
 from bench.methods import register_method
-from bench.methods.base import LossOutput, Needs, Objective, Reduction, SequenceStats, log_sigmoid, positive
+from bench.methods.base import (
+    BetaObjective,
+    LossOutput,
+    Needs,
+    Reduction,
+    SequenceStats,
+    log_sigmoid,
+)
 from bench.methods.pairwise import pair_output, reference_free_margin
 
 
 @register_method("simpo")
-class SimPO(Objective):
+class SimPO(BetaObjective):
     family = "reference-free"
     source = "Meng et al. 2024, SimPO: Simple Preference Optimization with a Reference-Free Reward"
     formula = "-log sigma(beta LN(y_w) - beta LN(y_l) - gamma_beta_ratio beta)"
@@ -22,10 +29,6 @@ class SimPO(Objective):
     beta: float = 2.0
     gamma_beta_ratio: float = 0.5
     reduction: Reduction = "mean"
-
-    def validate(self) -> None:
-        super().validate()
-        positive(self.name, beta=self.beta)
 
     def loss(self, stats: SequenceStats) -> LossOutput:
         logp_w, logp_l, gap = reference_free_margin(stats, self.reduction)

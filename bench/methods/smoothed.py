@@ -13,6 +13,8 @@ robust_dpo: [-(1 - eps) log sigma(beta h) + eps log sigma(-beta h)] / (1 - 2 eps
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from bench.methods import register_method
 from bench.methods.base import (
     BetaObjective,
@@ -21,7 +23,6 @@ from bench.methods.base import (
     SequenceStats,
     in_unit_interval,
     log_sigmoid,
-    positive,
 )
 from bench.methods.pairwise import pair_output, reference_margin
 
@@ -29,24 +30,29 @@ MAX_EPS = 0.5
 """eps is a flip probability; at 0.5 labels carry no information (and robust DPO divides by zero)."""
 
 
-@register_method("cdpo")
-class ConservativeDPO(BetaObjective):
-    """Conservative DPO: DPO with label smoothing eps, the assumed probability of a flipped label.
-
-    The smoothed target keeps the optimal margin finite instead of pushing h to infinity.
-    """
+@dataclass
+class _LabelNoiseDPO(BetaObjective):
+    """DPO corrected for an assumed label-flip rate ``eps`` (the two variants differ only in the loss)."""
 
     family = "dpo-label-noise"
-    source = "Mitchell 2023, A note on DPO with noisy preferences and relationship to IPO (cDPO)"
-    formula = "-(1-eps) log sigma(beta h) - eps log sigma(-beta h)"
     needs = Needs(data="pairs", reference=True)
 
     eps: float = 0.1
 
     def validate(self) -> None:
         super().validate()
-        positive(self.name, beta=self.beta)
         in_unit_interval(self.name, upper_open=MAX_EPS, eps=self.eps)
+
+
+@register_method("cdpo")
+class ConservativeDPO(_LabelNoiseDPO):
+    """Conservative DPO: DPO with label smoothing eps, the assumed probability of a flipped label.
+
+    The smoothed target keeps the optimal margin finite instead of pushing h to infinity.
+    """
+
+    source = "Mitchell 2023, A note on DPO with noisy preferences and relationship to IPO (cDPO)"
+    formula = "-(1-eps) log sigma(beta h) - eps log sigma(-beta h)"
 
     def loss(self, stats: SequenceStats) -> LossOutput:
         rho_w, rho_l, h = reference_margin(stats, self.reduction)
@@ -56,24 +62,15 @@ class ConservativeDPO(BetaObjective):
 
 
 @register_method("robust_dpo")
-class RobustDPO(BetaObjective):
+class RobustDPO(_LabelNoiseDPO):
     """Robust DPO: an unbiased estimate of the clean-label DPO loss when labels flip with rate eps.
 
     Unlike cDPO the flipped term enters with a plus sign, and the 1/(1 - 2 eps) factor undoes the
     shrinkage of the expected loss under noise (Chowdhury et al. 2024, eq. 8).
     """
 
-    family = "dpo-label-noise"
     source = "Chowdhury et al. 2024, Provably Robust DPO: Aligning Language Models with Noisy Feedback"
     formula = "[-(1-eps) log sigma(beta h) + eps log sigma(-beta h)] / (1 - 2 eps)"
-    needs = Needs(data="pairs", reference=True)
-
-    eps: float = 0.1
-
-    def validate(self) -> None:
-        super().validate()
-        positive(self.name, beta=self.beta)
-        in_unit_interval(self.name, upper_open=MAX_EPS, eps=self.eps)
 
     def loss(self, stats: SequenceStats) -> LossOutput:
         rho_w, rho_l, h = reference_margin(stats, self.reduction)
