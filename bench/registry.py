@@ -7,7 +7,7 @@ module (importing it runs its ``@register_method`` decorators) or at an Objectiv
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import Generic, TypeVar
 
@@ -71,5 +71,3 @@ class Registry(Generic[T]):
         self._load_plugins()
         return name in self._items
 
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.names())

@@ -47,13 +47,15 @@ class Example:
         return len(self.responses)
 
 
+DATA_KINDS: tuple[str, ...] = ("pairs", "kwise", "unpaired", "outcomes", "demonstrations")
+"""Every data kind a record can have (the contract's ``Needs.data`` values)."""
 _SHAPE = {"pairs": 2, "unpaired": 1, "outcomes": 1, "demonstrations": 1}
 
 
 def validate(example: Example, where: str) -> Example:
     """Check one example against its kind's shape; raise a DataError naming ``where`` otherwise."""
     expected = _SHAPE.get(example.kind)
-    if example.kind not in ("pairs", "kwise", "unpaired", "outcomes", "demonstrations"):
+    if example.kind not in DATA_KINDS:
         raise DataError(f"{where}: unknown data kind {example.kind!r}")
     if not example.prompt.strip():
         raise DataError(f"{where}: empty prompt; remove the row or fill it in")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.data.tokenize import format_prompt
+from bench.data.tokenize import encode_prompts
 from bench.models.loading import load_tokenizer
 from bench.models.sampling import SamplingParams
 
@@ -19,7 +19,6 @@ def sample_texts(model_dir: Path, prompts: list[str], params: SamplingParams, ma
                    max_model_len=max_prompt_tokens + params.max_new_tokens)
     sampling = vllm.SamplingParams(n=params.n, temperature=params.temperature, top_p=params.top_p,
                                    max_tokens=params.max_new_tokens, seed=params.seed)
-    texts = [format_prompt(tokenizer, p) for p in prompts]
-    encoded = [tokenizer(t, add_special_tokens=False)["input_ids"][-max_prompt_tokens:] for t in texts]
+    encoded = encode_prompts(tokenizer, prompts, max_prompt_tokens)
     outputs = llm.generate([{"prompt_token_ids": ids} for ids in encoded], sampling)
     return [[o.text.strip() for o in out.outputs] for out in outputs]

@@ -42,11 +42,6 @@ def build_objective(name: str, overrides: dict[str, Any] | None = None) -> Objec
     return objective
 
 
-def default_hyperparameters(name: str) -> dict[str, Any]:
-    """The paper defaults of objective ``name``, as a plain dict."""
-    return build_objective(name).hyperparameters()
-
-
 # Built-in objectives register themselves on import.
 from bench.methods import (  # noqa: E402
     adaptive,
@@ -64,6 +59,6 @@ from bench.methods import (  # noqa: E402
     tdpo,
 )
 
-__all__ = ["METHODS", "Objective", "adaptive", "anchored", "build_objective", "default_hyperparameters",
+__all__ = ["METHODS", "Objective", "adaptive", "anchored", "build_objective",
            "distributional", "dpo", "ipo", "kto", "length", "margin", "reference_free", "register_method",
            "sft", "simpo", "smoothed", "tdpo"]

@@ -23,7 +23,6 @@ from torch import Tensor
 from bench.errors import ConfigError, PlanError
 
 DataKind = Literal["pairs", "kwise", "unpaired", "outcomes", "demonstrations"]
-DATA_KINDS: tuple[str, ...] = ("pairs", "kwise", "unpaired", "outcomes", "demonstrations")
 Reduction = Literal["sum", "mean"]
 
 
@@ -224,12 +223,6 @@ def in_unit_interval(method: str, upper_open: float = 1.0, **values: float) -> N
             raise ConfigError(f"methods.{method}.{key}={value}: must be in [0, {upper_open})")
 
 
-def masked_mean(values: Tensor, mask: Tensor) -> Tensor:
-    """Mean of ``values`` where ``mask`` is true (0 when the mask is empty)."""
-    mask = mask.to(values.dtype)
-    return (values * mask).sum() / mask.sum().clamp(min=1)
-
-
 def chosen_rejected(x: Tensor) -> tuple[Tensor, Tensor]:
     """Split a pairs tensor [B, 2, ...] into its chosen and rejected halves [B, ...]."""
     if x.shape[1] != 2:
@@ -238,7 +231,6 @@ def chosen_rejected(x: Tensor) -> tuple[Tensor, Tensor]:
 
 
 __all__ = [
-    "DATA_KINDS",
     "BetaObjective",
     "DataKind",
     "LossOutput",
@@ -249,7 +241,6 @@ __all__ = [
     "chosen_rejected",
     "in_unit_interval",
     "log_sigmoid",
-    "masked_mean",
     "pair_metrics",
     "positive",
 ]
