@@ -50,11 +50,13 @@ def run(overrides: tuple[str, ...]) -> None:
 
     config = build_config(list(overrides))
     result = run_all(config, say=lambda line: click.echo(line, err=True))
-    tables = aggregate(load_results(Path(config.store)))
-    for table in tables.values():
-        click.echo(to_markdown(table))
+    if result.leaderboards:
+        for table in aggregate(load_results(Path(config.store))).values():
+            click.echo(to_markdown(table))
+    published = (f"leaderboards: {', '.join(str(p) for p in result.leaderboards)}" if result.leaderboards
+                 else f"checkpoints under {config.store} (eval.evaluators is empty: nothing evaluated)")
     click.echo(f"\n{result.jobs} jobs ({result.trained} run, {result.reused} reused) in {result.seconds:.1f}s; "
-               f"leaderboards: {', '.join(str(p) for p in result.leaderboards)}", err=True)
+               f"{published}", err=True)
 
 
 @main.command()

@@ -167,8 +167,11 @@ def _validate(config: RunConfig) -> None:
         raise ConfigError("generate.samples_per_prompt must be >= 1")
     if config.data.source not in ("gym", "jsonl"):
         raise ConfigError(f"data.source={config.data.source!r}: use gym or jsonl")
-    if config.data.source == "jsonl" and not (config.data.path and config.model.path and config.data.test_path):
-        raise ConfigError("data.source=jsonl needs data.path, data.test_path and model.path")
+    if config.data.source == "jsonl" and not (config.data.path and config.model.path):
+        raise ConfigError("data.source=jsonl needs data.path and model.path")
+    if config.data.source == "jsonl" and config.eval.evaluators and not config.data.test_path:
+        raise ConfigError("data.source=jsonl needs data.test_path (the evaluation prompts), or eval.evaluators=[] "
+                          "to train without evaluating")
 
 
 def to_yaml(config: RunConfig) -> str:

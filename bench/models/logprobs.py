@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from bench.data.tokenize import Batch
+from bench.models.bucketing import BUCKET_OVERHEAD_TOKENS, plan_buckets
 
 
 @dataclass
@@ -38,19 +40,63 @@ class ResponseScores:
         return self.mask.sum(-1).to(self.token_logps.dtype)
 
 
-def response_scores(model: torch.nn.Module, batch: Batch, full_distribution: bool = False) -> ResponseScores:
-    """Score the responses of ``batch`` under ``model`` (gradients flow unless under no_grad)."""
-    width = batch.response_mask.shape[1]
-    out = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
-                position_ids=batch.position_ids, logits_to_keep=width + 1, use_cache=False)
+def response_scores(model: torch.nn.Module, batch: Batch, full_distribution: bool = False,
+                    overhead_tokens: int = BUCKET_OVERHEAD_TOKENS) -> ResponseScores:
+    """Score the responses of ``batch`` under ``model`` (gradients flow unless under no_grad).
+
+    Rows are scored in length buckets (:mod:`bench.models.bucketing`) when that saves padded work;
+    the result is in the batch's own row order and layout either way.
+    """
+    prompt_lengths = batch.attention_mask[:, :batch.response_start].sum(1)
+    response_lengths = batch.response_mask.sum(1)
+    groups = plan_buckets(prompt_lengths.tolist(), response_lengths.tolist(), overhead_tokens)
+    if len(groups) == 1:
+        token_logps, log_distributions = _score_rows(model, batch, None, full_distribution)
+    else:
+        width = batch.response_mask.shape[1]
+        pieces = [_score_rows(model, batch, torch.as_tensor(rows, device=batch.input_ids.device), full_distribution)
+                  for rows in groups]
+        order = torch.as_tensor(np.concatenate(groups), device=batch.input_ids.device)
+        restore = torch.empty_like(order)
+        restore[order] = torch.arange(order.numel(), device=order.device)
+
+        def reassemble(parts: list[Tensor]) -> Tensor:
+            padded = [F.pad(part, (0, 0) * (part.ndim - 2) + (0, width - part.shape[1])) for part in parts]
+            return torch.cat(padded).index_select(0, restore)
+
+        token_logps = reassemble([logps for logps, _ in pieces])
+        log_distributions = reassemble([dist for _, dist in pieces]) if full_distribution else None
+    return ResponseScores(token_logps=token_logps, mask=batch.response_mask, log_distributions=log_distributions)
+
+
+def _score_rows(model: torch.nn.Module, batch: Batch, rows: Tensor | None, full_distribution: bool
+                ) -> tuple[Tensor, Tensor | None]:
+    """Token log-probs [rows, w] (and log-distributions) of ``rows``, cropped to their own padding.
+
+    Cropping is exact: the columns dropped on the left are padding of every chosen row (their prompts
+    are left-padded) and those on the right are past every chosen response; positions are explicit.
+    """
+    start = batch.response_start
+    if rows is None:
+        input_ids, attention, positions, mask = (batch.input_ids, batch.attention_mask, batch.position_ids,
+                                                 batch.response_mask)
+    else:
+        attention = batch.attention_mask.index_select(0, rows)
+        mask = batch.response_mask.index_select(0, rows)
+        left = start - int(attention[:, :start].sum(1).max())
+        right = start + int(mask.sum(1).max())
+        input_ids = batch.input_ids.index_select(0, rows)[:, left:right]
+        positions = batch.position_ids.index_select(0, rows)[:, left:right]
+        attention, mask, start = attention[:, left:right], mask[:, :right - start], start - left
+    width = mask.shape[1]
+    out = model(input_ids=input_ids, attention_mask=attention, position_ids=positions, logits_to_keep=width + 1,
+                use_cache=False)
     logits = out.logits[:, :width].float()  # position t predicts response token t
-    targets = batch.response_ids
+    targets = input_ids[:, start:start + width]
     token_logps = -F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
                                    reduction="none").view(targets.shape)
-    mask = batch.response_mask
     token_logps = token_logps * mask
-    log_distributions = logits.log_softmax(-1) if full_distribution else None
-    return ResponseScores(token_logps=token_logps, mask=mask, log_distributions=log_distributions)
+    return token_logps, (logits.log_softmax(-1) if full_distribution else None)
 
 
 def token_kl(reference_log_dist: Tensor, policy_log_dist: Tensor, mask: Tensor) -> Tensor:

@@ -163,7 +163,7 @@ class Runner:
     def run_job(self, job: Job, directory: Path) -> dict:
         directory.mkdir(parents=True, exist_ok=True)
         atomic.write_text(directory / "config.yaml", to_yaml(self.config))
-        train_seconds, tokens, resumed = 0.0, 0, 0
+        train_seconds, step_seconds, tokens, resumed = 0.0, 0.0, 0, 0
         if not (directory / CHECKPOINT / "bench_fingerprint").is_file():
             needs = job.objective.needs
             model = self._load_base()
@@ -182,12 +182,14 @@ class Runner:
                                          mismatched=needs.mismatched)
             result = train(job.objective, model, self.tokenizer, batches, self.reference_source(job),
                            self.config.train, directory, job.seed, progress=self.config.progress)
-            train_seconds, tokens, resumed = result.seconds, result.tokens, result.resumed_from
+            train_seconds, step_seconds, tokens = result.seconds, result.step_seconds, result.tokens
+            resumed = result.resumed_from
             if resumed:
                 self.say(f"{job.label}: resumed from the snapshot at step {resumed}")
-        metrics, cost = self.evaluation.evaluate(directory / CHECKPOINT, job.method)
+        metrics, cost = (self.evaluation.evaluate(directory / CHECKPOINT, job.method) if self.evaluates
+                         else ({}, {}))
         cost.update({"train_seconds": train_seconds, "train_tokens": tokens,
-                     "train_tokens_per_second": tokens / train_seconds if train_seconds else None})
+                     "train_tokens_per_second": tokens / step_seconds if step_seconds else None})
         record = {"job": {"id": directory.name, "method": job.method, "seed": job.seed,
                           "selector": self.config.data.selector, "hyperparameters": job.hyperparameters,
                           "reduction": job.objective.reduction, "family": job.objective.family,
@@ -204,7 +206,14 @@ class Runner:
             record["validation"] = validation
         return record
 
+    @property
+    def evaluates(self) -> bool:
+        """False for a train-only run (``eval.evaluators=[]``): checkpoints and logs, no samples or tables."""
+        return bool(self.evaluation.evaluators)
+
     def evaluate_reference(self) -> None:
+        if not self.evaluates:
+            return
         directory = job_dir(self.store, "reference", REFERENCE_ROW_SEED, self.comparability_key())
         if finished(directory, self.evaluation.key):
             return
@@ -225,10 +234,11 @@ class Runner:
             job_started = time.perf_counter()
             record = self.run_job(job, directory)
             write_metrics(directory, record)
-            m = record["metrics"]
-            self.say(f"[{number}/{len(pending)}] {job.label}: gold WR {m.get('gold_win_rate', float('nan')):.1f} "
-                     f"KL {m.get('kl', float('nan')):.2f} ({time.perf_counter() - job_started:.1f}s)")
-        boards = write_leaderboard(self.store, self.store)
+            m, cost = record["metrics"], record["cost"]
+            outcome = (f"gold WR {m.get('gold_win_rate', float('nan')):.1f} KL {m.get('kl', float('nan')):.2f}"
+                       if self.evaluates else f"trained ({cost['train_tokens_per_second'] or 0:.0f} tokens/s)")
+            self.say(f"[{number}/{len(pending)}] {job.label}: {outcome} ({time.perf_counter() - job_started:.1f}s)")
+        boards = write_leaderboard(self.store, self.store) if self.evaluates else []
         return RunResult(jobs=len(todo), trained=len(pending), reused=len(todo) - len(pending),
                          seconds=time.perf_counter() - started, leaderboards=boards)
 

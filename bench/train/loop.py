@@ -57,6 +57,9 @@ class TrainResult:
     fingerprint: str
     steps: int
     seconds: float
+    """Wall time of the whole call: set-up, steps and the final checkpoint."""
+    step_seconds: float
+    """Wall time of the optimisation steps alone (what throughput figures divide by)."""
     tokens: int
     resumed_from: int
 
@@ -84,6 +87,7 @@ def train(objective: Objective, model: torch.nn.Module, tokenizer, batches: Batc
     bar = tqdm(total=config.steps, initial=start_step, desc=objective.name, disable=None if progress else True,
                leave=False, dynamic_ncols=True)
     with open(log_path, "a") as log:
+        steps_started = time.perf_counter()
         for step in range(start_step, config.steps):
             accumulator = MetricAccumulator()
             for micro in range(config.grad_accum):
@@ -112,11 +116,12 @@ def train(objective: Objective, model: torch.nn.Module, tokenizer, batches: Batc
             if config.snapshot_every and (step + 1) % config.snapshot_every == 0 and step + 1 < config.steps:
                 save_snapshot(run_dir, step + 1, accelerator.unwrap_model(model), optimizer, scheduler,
                               objective.state_dict())
+        step_seconds = time.perf_counter() - steps_started
     bar.close()
     unwrapped = accelerator.unwrap_model(model)
     fingerprint = save_checkpoint(run_dir / CHECKPOINT, unwrapped, tokenizer)
     seconds = time.perf_counter() - started
-    return TrainResult(run_dir / CHECKPOINT, fingerprint, config.steps, seconds, tokens, start_step)
+    return TrainResult(run_dir / CHECKPOINT, fingerprint, config.steps, seconds, step_seconds, tokens, start_step)
 
 
 def _truncate_log(path: Path, step: int) -> None:

@@ -109,3 +109,27 @@ def test_tdpo_trains_the_same_from_cached_or_in_memory_reference_distributions(t
     assert any("read from the cache" in line for line in cached_lines)
     assert any("held in memory" in line for line in live_lines)
     assert live == pytest.approx(cached, rel=1e-4)
+
+
+def test_a_train_only_run_on_jsonl_data_writes_checkpoints_and_no_leaderboard(tmp_path, smoke_config, smoke_gym):
+    from bench.data.records import save_jsonl
+
+    save_jsonl(tmp_path / "pairs.jsonl", smoke_gym.dataset("pairs")[:32])
+    config = build_config(["data.source=jsonl", f"data.path={tmp_path / 'pairs.jsonl'}",
+                           f"model.path={smoke_gym.reference_dir}", "eval.evaluators=[]", "method=dpo,ipo",
+                           "train.steps=2", "train.warmup_steps=0", "train.micro_batch_size=8", "progress=false",
+                           f"cache={tmp_path / 'cache'}", f"store={tmp_path / 'runs'}"])
+    lines: list[str] = []
+    result = run(config, say=lines.append)
+    assert result.trained == 2 and result.leaderboards == []
+    assert len([line for line in lines if line.startswith("reference pass") and "computed" in line]) == 1
+    assert len(list((tmp_path / "runs").glob("jobs/*/checkpoint/model.safetensors"))) == 2
+    assert not list((tmp_path / "runs").glob("**/leaderboard.md"))
+    assert all(json.loads(p.read_text())["metrics"] == {} for p in (tmp_path / "runs").glob("jobs/*/metrics.json"))
+
+
+def test_jsonl_data_without_test_prompts_must_say_train_only(tmp_path):
+    from bench.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"eval.evaluators=\[\]"):
+        build_config(["data.source=jsonl", f"data.path={tmp_path}/p.jsonl", f"model.path={tmp_path}"])
