@@ -24,6 +24,10 @@ from bench.leaderboards.table import (
     CI_HIGH,
     CI_LOW,
     REFERENCE_METHOD,
+    REGRET,
+    REGRET_IS_BOUND,
+    RewardFrontier,
+    add_regret,
     aggregate,
     aggregate_key,
     load_results,
@@ -37,10 +41,11 @@ CSV_FILE = "leaderboard.csv"
 NOT_AVAILABLE = "n/a"
 REFERENCE_SUFFIX = "_reference"
 GOLD_REWARD = "gold_reward"
-HIDDEN_IN_MARKDOWN = ("kl_stderr",)
+HIDDEN_IN_MARKDOWN = ("kl_stderr", REGRET_IS_BOUND)
 """Shown in the CSV only: the Markdown table keeps one number per cell."""
 NAMED_COLUMNS: dict[str, str] = {
     "kl": "KL (nats)",
+    REGRET: "regret",
     "length": "length (words)",
     "length_gain": "length gain",
     "distinct_2_across": "distinct-2",
@@ -105,6 +110,16 @@ def _win_rate_cell(row: pd.Series, metric: str) -> str:
     if low is None or high is None or pd.isna(low) or pd.isna(high):
         return f"{float(value):.1f}"
     return f"{float(value):.1f} [{float(low):.1f}, {float(high):.1f}]"
+
+
+def _regret_column(table: pd.DataFrame) -> list[str]:
+    """Regret cells; "≥" where some seed's KL lies beyond the frontier, so the value is a lower bound."""
+    cells = _number_column(table[REGRET])
+    if REGRET_IS_BOUND not in table.columns:
+        return cells
+    bound = pd.to_numeric(table[REGRET_IS_BOUND], errors="coerce").fillna(0.0).to_numpy() > 0
+    return [f"≥{cell}" if is_bound and cell != NOT_AVAILABLE else cell
+            for cell, is_bound in zip(cells, bound, strict=True)]
 
 
 def _percent_change(value: Any) -> str:
@@ -193,6 +208,8 @@ def to_markdown(table: pd.DataFrame) -> str:
         header = NAMED_COLUMNS.get(metric, metric)
         if metric == "length_gain":
             columns[header] = [_percent_change(v) for v in table[metric]]
+        elif metric == REGRET:
+            columns[header] = _regret_column(table)
         else:
             columns[header] = _number_column(table[metric])
 
@@ -213,6 +230,10 @@ def to_markdown(table: pd.DataFrame) -> str:
     ]
     if primary:
         lines.append(f"Ranked by {primary}; the {REFERENCE_METHOD} row is not ranked.")
+    if REGRET in columns:
+        lines.append("regret: the optimal KL-regularised policy's gold reward at the row's KL (the gym's pi* "
+                     "frontier) minus the row's gold reward, per seed then averaged; ≥ marks a lower bound "
+                     "(some seed's KL lies beyond the frontier's valid range).")
     if notes:
         lines.append(f"Same on every row (reference samples): {'; '.join(notes)}.")
     lines.append(f"Every column at full precision (standard errors, costs, job ids) is in {CSV_FILE}.")
@@ -231,13 +252,16 @@ def _directory_name(key: str) -> str:
     return safe if safe == key else f"{safe}-{fingerprint(key)[:8]}"
 
 
-def write_leaderboard(store: Path, out_dir: Path) -> list[Path]:
+def write_leaderboard(store: Path, out_dir: Path, frontier: RewardFrontier | None = None) -> list[Path]:
     """Render every comparability key under ``store`` to ``out_dir/<key>/leaderboard.{md,csv}``.
 
-    Files are written atomically, so a reader never sees half a leaderboard. Returns the paths.
+    With a ``frontier`` (the gym's, :func:`bench.gym.frontier.gym_frontier`), the keys trained from its
+    reference model get a ``regret`` column. Files are written atomically, so a reader never sees half
+    a leaderboard. Returns the paths.
     """
     store, out_dir = Path(store), Path(out_dir)
-    tables = aggregate(load_results(store))
+    rows = load_results(store)
+    tables = aggregate(add_regret(rows, frontier) if frontier is not None else rows)
     if not tables:
         raise BenchError(f"no leaderboard to write: no metrics.json under {store}; run `bench run` first, "
                          f"or point at the results store it wrote")

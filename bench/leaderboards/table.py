@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -47,6 +47,13 @@ RESERVED_COLUMNS = frozenset(RUN_COLUMNS + TABLE_COLUMNS + TRAILING_COLUMNS)
 REPORTED_ATTR = "bench_reported_columns"
 """``DataFrame.attrs`` entry: the value columns the runs of each key reported, so a metric that is NaN
 in every run of a key stays in its table (as NaN) while another key's metrics stay out."""
+KL_METRIC = "kl"
+GOLD_REWARD_METRIC = "gold_reward"
+"""What regret is computed from: the kl evaluator's mean KL and the score evaluator's gold reward."""
+REGRET = "regret"
+REGRET_IS_BOUND = "regret_is_bound"
+"""1 when the run's KL lies beyond the frontier's valid range, so its regret is a lower bound; the seed
+mean of this column is the share of seeds for which that holds."""
 
 
 # ---- loading --------------------------------------------------------------------------------------
@@ -192,6 +199,57 @@ def load_results(store: Path) -> pd.DataFrame:
         names.extend(name for name in row if name not in RESERVED_COLUMNS and name not in names)
     frame.attrs[REPORTED_ATTR] = reported
     return frame
+
+
+class RewardFrontier(Protocol):
+    """What leaderboards need of an optimal reward-vs-KL frontier; :class:`bench.gym.frontier.Frontier` is one.
+
+    A protocol rather than an import: leaderboards sit beside the gym, not above it (DESIGN.md).
+    """
+
+    reference: str
+    """Fingerprint of the reference model the frontier was estimated for (the rows' ``model``)."""
+    table: pd.DataFrame
+    """beta, reward, kl, ess_min, valid."""
+    best_of_n: pd.DataFrame
+    """n, reward, kl."""
+    min_ess: float
+
+    def regret(self, kl: np.ndarray, reward: np.ndarray, beyond: str = "nan") -> np.ndarray | float: ...
+
+    def beyond(self, kl: np.ndarray) -> np.ndarray | bool: ...
+
+    def note(self) -> str: ...
+
+
+def add_regret(rows: pd.DataFrame, frontier: RewardFrontier) -> pd.DataFrame:
+    """``rows`` (from :func:`load_results`) with ``regret`` and ``regret_is_bound`` for the frontier's model.
+
+    Regret is the frontier's gold reward at the run's KL minus the run's gold reward (METHODS.md,
+    "The optimal frontier"), computed per run before seeds are aggregated, so the table's seed mean
+    is the mean regret. Past the frontier's last valid KL the true frontier is only known to be at
+    least its last valid reward, so the regret there is that lower bound and ``regret_is_bound`` is 1.
+    Only rows whose ``model`` is the frontier's reference get a value (a frontier is a property of one
+    reference model); other rows, and runs without ``kl`` or ``gold_reward``, get NaN.
+    """
+    rows = rows.copy()
+    applies = rows["model"].astype(str).to_numpy() == frontier.reference
+    kl = pd.to_numeric(rows.get(KL_METRIC, pd.Series(math.nan, index=rows.index)), errors="coerce")
+    reward = pd.to_numeric(rows.get(GOLD_REWARD_METRIC, pd.Series(math.nan, index=rows.index)), errors="coerce")
+    kl, reward = kl.to_numpy(dtype=np.float64), reward.to_numpy(dtype=np.float64)
+    known = applies & np.isfinite(kl) & np.isfinite(reward)
+    values = np.full(len(rows), math.nan)
+    bounds = np.full(len(rows), math.nan)
+    if known.any():
+        values[known] = frontier.regret(kl[known], reward[known], beyond="last")
+        bounds[known] = np.asarray(frontier.beyond(kl[known]), dtype=np.float64)
+    rows[REGRET], rows[REGRET_IS_BOUND] = values, bounds
+    reported = {key: list(names) for key, names in rows.attrs.get(REPORTED_ATTR, {}).items()}
+    for key in sorted(set(rows.loc[applies, "comparability_key"].astype(str))):
+        names = reported.setdefault(key, [])
+        names.extend(name for name in (REGRET, REGRET_IS_BOUND) if name not in names)
+    rows.attrs[REPORTED_ATTR] = reported
+    return rows
 
 
 # ---- aggregation ----------------------------------------------------------------------------------

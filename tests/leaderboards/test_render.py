@@ -14,7 +14,7 @@ from bench.errors import BenchError
 from bench.leaderboards.render import to_csv, to_markdown, write_leaderboard
 from bench.leaderboards.table import aggregate, load_results
 
-from .test_table import DPO_GOLD, T_0975_DF2, store, win_metrics, write_job
+from .test_table import DPO_GOLD, T_0975_DF2, hand_frontier, store, win_metrics, write_job
 
 __all__ = ["store"]  # the results-store fixture, shared with test_table
 
@@ -84,3 +84,20 @@ def test_write_leaderboard_writes_one_pair_of_files_per_key(store: Path, tmp_pat
 def test_write_leaderboard_on_an_empty_store_says_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(BenchError, match="bench run"):
         write_leaderboard(tmp_path, tmp_path / "out")
+
+
+def test_markdown_shows_regret_after_kl_with_bounds_marked(store: Path, tmp_path: Path) -> None:
+    out = tmp_path / "boards"
+    write_leaderboard(store, out, frontier=hand_frontier())
+    text = (out / "key-a" / "leaderboard.md").read_text()
+    lines = [line for line in text.splitlines() if line.startswith("|")]
+    headers = [cell.strip() for cell in lines[0].split("|")]
+    assert headers.index("regret") == headers.index("KL (nats)") + 1 and "regret_is_bound" not in headers
+    rows = {line.split("|")[2].strip(): [c.strip() for c in line.split("|")] for line in lines[2:]}
+    column = headers.index("regret")
+    assert rows["dpo"][column] == "0.450" and rows["simpo"][column] == "≥0.100"
+    assert rows["ipo"][column] == "n/a" and rows["reference"][column] == "0.000"
+    assert "lower bound" in text
+    csv = pd.read_csv(out / "key-a" / "leaderboard.csv").set_index("method")
+    assert csv.loc["simpo", "regret_is_bound"] == 1.0 and csv.loc["dpo", "regret"] == pytest.approx(0.45)
+    assert "regret" not in to_markdown(aggregate(load_results(store))["key-a"])  # no frontier, no column

@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 
 from bench.errors import BenchError
-from bench.leaderboards.table import aggregate, aggregate_key, load_results, primary_metric
+from bench.gym.frontier import Frontier
+from bench.leaderboards.table import add_regret, aggregate, aggregate_key, load_results, primary_metric
 
 T_0975_DF2 = 4.302653  # two-sided 95% Student-t critical value, 2 degrees of freedom (3 seeds)
 
@@ -62,6 +63,16 @@ def store(tmp_path: Path) -> Path:
     write_job(root, "reference", "reference", 0, {**win_metrics("gold", 50.0, 4.0), "gold_reward": 0.0,
                                                    "kl": 0.0})
     return root
+
+
+def hand_frontier(reference: str = "model-a") -> Frontier:
+    """A frontier through (KL, reward) = (0, 0), (1, 0.4), (2, 0.6), with a dropped point at (4, 0.9)."""
+    table = pd.DataFrame({"beta": [math.inf, 2.0, 1.0, 0.5], "reward": [0.0, 0.4, 0.6, 0.9],
+                          "kl": [0.0, 1.0, 2.0, 4.0], "ess_min": [256.0, 80.0, 20.0, 3.0],
+                          "valid": [True, True, True, False]})
+    return Frontier(table=table, best_of_n=pd.DataFrame({"n": [1], "reward": [0.0], "kl": [0.0]}),
+                    rewards=np.zeros((1, 256)), prompts=["p"], reference=reference, key="hand", seconds=0.0,
+                    cached=True)
 
 
 def t_interval(values: list[float]) -> tuple[float, float]:
@@ -175,3 +186,23 @@ def test_empty_and_missing_stores(tmp_path: Path) -> None:
     assert aggregate(load_results(tmp_path)) == {}
     with pytest.raises(BenchError, match="does not exist"):
         load_results(tmp_path / "nowhere")
+
+
+def test_regret_is_computed_per_seed_then_averaged_and_marked_when_a_bound(store: Path) -> None:
+    write_job(store, "dpo-other", "dpo", 0, {**win_metrics("gold", 90.0), "kl": 1.0, "gold_reward": 0.0},
+              key="key-b", model="model-b")
+    tables = aggregate(add_regret(load_results(store), hand_frontier()))
+    table = tables["key-a"].set_index("method")
+    # dpo: seed 0 at KL 1 (frontier 0.4, reward 0.0), seed 1 at KL 2 (0.6 - 0.1), seed 2 has no KL
+    assert table.loc["dpo", "regret"] == pytest.approx(np.mean([0.4 - 0.0, 0.6 - 0.1]))
+    assert table.loc["dpo", "regret_is_bound"] == 0.0
+    # simpo: KL 3 is past the last valid point (KL 2): the regret is the bound 0.6 - 0.5
+    assert table.loc["simpo", "regret"] == pytest.approx(0.1) and table.loc["simpo", "regret_is_bound"] == 1.0
+    assert math.isnan(table.loc["ipo", "regret"])  # no KL
+    assert table.loc["reference", "regret"] == pytest.approx(0.0)
+    assert "regret" not in tables["key-b"].columns  # the frontier is model-a's reference, not model-b's
+
+
+def test_regret_is_left_out_when_the_frontier_belongs_to_another_model(store: Path) -> None:
+    table = aggregate(add_regret(load_results(store), hand_frontier("someone-else")))["key-a"]
+    assert "regret" not in table.columns

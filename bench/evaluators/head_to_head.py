@@ -1,0 +1,108 @@
+"""Head-to-head win rates between methods: every method's samples judged against every other's.
+
+Win rate against a fixed reference ranks methods only through that reference; comparing them
+directly (as the FPO paper's tables do) shows whether method a actually beats method b on the same
+prompts. Each ordered pair (a, b) is judged with a's response in the first position, so for a judge
+without position bias M[a, b] + M[b, a] = 100, and a judge with one shows it as a departure from 100.
+Statistics are bench's win rate: ties half, prompts weigh equally, paired bootstrap over prompts
+with one seed for every cell, so all cells resample the same prompts (METHODS.md, Metrics).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from tabulate import tabulate
+
+from bench.errors import BenchError
+from bench.evaluators.base import Judge, flatten_samples
+from bench.evaluators.statistics import DEFAULT_LEVEL, DEFAULT_N_BOOT, prompt_mean
+from bench.evaluators.winrate import win_rate_from_prompt_means
+
+
+def paired_flat_samples(prompts: Sequence[str], first: Sequence[Sequence[str]], second: Sequence[Sequence[str]],
+                        what: tuple[str, str] = ("first samples", "second samples")
+                        ) -> tuple[list[str], list[str], list[str], np.ndarray]:
+    """The j-th sample of ``first`` against the j-th of ``second``, per prompt, as one flat batch.
+
+    Pairs stop at the smaller sample count of a prompt, so sampling more from one side never adds
+    unpaired comparisons. Returns (prompt per pair, first's responses, second's responses, pairs per
+    prompt); the counts fold per-pair verdicts back into per-prompt means.
+    """
+    flatten_samples(prompts, first, what[0])
+    flatten_samples(prompts, second, what[1])
+    pairs = [min(len(a), len(b)) for a, b in zip(first, second, strict=True)]
+    flat_prompts, flat_first, counts = flatten_samples(
+        prompts, [a[:n] for a, n in zip(first, pairs, strict=True)], what[0])
+    _, flat_second, _ = flatten_samples(prompts, [b[:n] for b, n in zip(second, pairs, strict=True)], what[1])
+    return flat_prompts, flat_first, flat_second, counts
+
+
+@dataclass(frozen=True)
+class HeadToHead:
+    """Win rates (percent) between methods: ``win_rate.loc[a, b]`` is how often a beats b.
+
+    Rows are the method, columns its opponent; the diagonal is 50 by definition. ``ci_low`` and
+    ``ci_high`` are the paired-bootstrap limits of each cell at ``level``.
+    """
+
+    win_rate: pd.DataFrame
+    ci_low: pd.DataFrame
+    ci_high: pd.DataFrame
+    n_prompts: int
+    level: float
+
+
+def head_to_head(prompts: Sequence[str], samples: Mapping[str, Sequence[Sequence[str]]], judge: Judge,
+                 n_boot: int = DEFAULT_N_BOOT, seed: int = 0, level: float = DEFAULT_LEVEL) -> HeadToHead:
+    """Judge every method's samples against every other method's on the same prompts.
+
+    ``samples[method]`` is indexed [prompt][sample] in the order of ``prompts``. The judge runs once
+    per ordered pair of methods (m (m - 1) calls for m methods), each call one flat batch of all
+    prompts' sample pairs.
+    """
+    methods = list(samples)
+    if len(methods) < 2:
+        raise BenchError(f"head-to-head needs at least two methods, got {methods}; pass samples for each "
+                         f"method to compare")
+    shape = (len(methods), len(methods))
+    cells = {name: np.full(shape, 50.0) for name in ("win_rate", "win_rate_ci_low", "win_rate_ci_high")}
+    for row, first in enumerate(methods):
+        for column, second in enumerate(methods):
+            if row == column:
+                continue
+            flat_prompts, responses, opponents, counts = paired_flat_samples(
+                prompts, samples[first], samples[second], (f"samples of {first!r}", f"samples of {second!r}"))
+            prefs = np.asarray(judge.preference(flat_prompts, responses, opponents), dtype=np.float64).ravel()
+            if prefs.size != len(responses):
+                raise BenchError(f"judge {judge.name!r} returned {prefs.size} preferences for {len(responses)} "
+                                 f"pairs of {first!r} vs {second!r}; it must return one per pair")
+            result = win_rate_from_prompt_means(prompt_mean(prefs, counts), n_boot=n_boot, seed=seed, level=level)
+            for name, grid in cells.items():
+                grid[row, column] = result[name]
+    frames = {name: pd.DataFrame(grid, index=pd.Index(methods, name="method"),
+                                 columns=pd.Index(methods, name="opponent"))
+              for name, grid in cells.items()}
+    return HeadToHead(win_rate=frames["win_rate"], ci_low=frames["win_rate_ci_low"],
+                      ci_high=frames["win_rate_ci_high"], n_prompts=len(prompts), level=level)
+
+
+def head_to_head_markdown(result: HeadToHead, decimals: int = 1, with_ci: bool = True) -> str:
+    """The matrix as a Markdown table: row method's win rate over the column method, CI in brackets."""
+
+    def cell(method: str, opponent: str) -> str:
+        if method == opponent:
+            return "-"
+        text = f"{result.win_rate.loc[method, opponent]:.{decimals}f}"
+        if with_ci:
+            text += (f" [{result.ci_low.loc[method, opponent]:.{decimals}f}, "
+                     f"{result.ci_high.loc[method, opponent]:.{decimals}f}]")
+        return text
+
+    methods = list(result.win_rate.index)
+    rows = [[method, *(cell(method, opponent) for opponent in methods)] for method in methods]
+    headers = ["win rate of row over column", *methods]
+    return tabulate(rows, headers=headers, tablefmt="pipe", colalign=("left", *("right",) * len(methods)))
