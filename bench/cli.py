@@ -44,15 +44,11 @@ def main(ctx: click.Context, debug: bool) -> None:
 def run(overrides: tuple[str, ...]) -> None:
     """Train and evaluate methods: bench run method=all seed=0,1,2 train.steps=200 methods.dpo.beta=0.05"""
     from bench.config import build_config
-    from bench.leaderboards.render import to_markdown
-    from bench.leaderboards.table import aggregate, load_results
     from bench.runner.run import run as run_all
 
     config = build_config(list(overrides))
     result = run_all(config, say=lambda line: click.echo(line, err=True))
-    if result.leaderboards:
-        for table in aggregate(load_results(Path(config.store))).values():
-            click.echo(to_markdown(table))
+    _echo_tables(result.leaderboards)
     published = (f"leaderboards: {', '.join(str(p) for p in result.leaderboards)}" if result.leaderboards
                  else f"checkpoints under {config.store} (eval.evaluators is empty: nothing evaluated)")
     click.echo(f"\n{result.jobs} jobs ({result.trained} run, {result.reused} reused) in {result.seconds:.1f}s; "
@@ -65,15 +61,24 @@ def run(overrides: tuple[str, ...]) -> None:
 @click.option("--out", default=None, type=click.Path(path_type=Path), help="Where to write (default: the store).")
 def leaderboard(store: Path, out: Path | None) -> None:
     """Build the leaderboard tables (Markdown, CSV) from a results store."""
-    from bench.leaderboards.render import to_markdown, write_leaderboard
-    from bench.leaderboards.table import aggregate, load_results
+    from bench.gym.frontier import read_frontier
+    from bench.leaderboards.render import FRONTIER_FILE, write_leaderboard
 
     if not store.is_dir():
         raise BenchError(f"results store {store} does not exist; run `bench run` first or pass --store")
-    paths = write_leaderboard(store, out or store)
-    for table in aggregate(load_results(store)).values():
-        click.echo(to_markdown(table))
+    frontier = read_frontier(store / FRONTIER_FILE) if (store / FRONTIER_FILE).is_file() else None
+    paths = write_leaderboard(store, out or store, frontier=frontier)
+    _echo_tables(paths)
     click.echo(f"wrote {', '.join(str(p) for p in paths)}", err=True)
+
+
+def _echo_tables(paths: list[Path]) -> None:
+    """Print the Markdown leaderboards just written (the same text as the files)."""
+    from bench.leaderboards.render import MARKDOWN_FILE
+
+    for path in paths:
+        if path.name == MARKDOWN_FILE:
+            click.echo(path.read_text())
 
 
 @main.group(name="list")
@@ -92,8 +97,10 @@ def methods() -> None:
     for name in METHODS.names():
         objective = build_objective(name)
         needs = objective.needs
-        declared = [f.name for f in dataclasses.fields(needs)
-                    if f.name != "data" and getattr(needs, f.name) not in (False, None, 1)]
+        declared = [f.name if getattr(needs, f.name) is True else f"{f.name}={getattr(needs, f.name)}"
+                    for f in dataclasses.fields(needs)
+                    if f.name != "data" and getattr(needs, f.name) not in (False, None) and
+                    getattr(needs, f.name) != f.default]
         defaults = {k: v for k, v in objective.hyperparameters().items() if k != "reduction"}
         rows.append({"name": name, "family": objective.family, "reduction": objective.reduction,
                      "data": needs.data, "needs": ", ".join(declared) or "-",

@@ -67,6 +67,9 @@ class EvalSettings:
     select_on: str = "gold"
     """Judge whose win rate on the validation prompts picks a sweep's point (``gold`` or ``proxy``)."""
     bootstrap_samples: int = 2000
+    judges: dict[str, str] = field(default_factory=dict)
+    """Extra judges by name: ``eval.judges.rm=reward-model:/models/rm``, ``eval.judges.llm=llm:/models/judge``
+    or ``alpaca_eval:<annotator config>`` (see :func:`bench.evaluators.judges.build_judge`)."""
 
 
 @dataclass

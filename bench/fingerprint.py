@@ -46,7 +46,7 @@ def file_fingerprint(path: Path, chunk: int = 1 << 20) -> str:
 
 
 def directory_fingerprint(path: Path, patterns: tuple[str, ...] = ("*.json", "*.safetensors", "*.gguf",
-                                                                    "*.model", "*.txt")) -> str:
+                                                                    "*.model", "*.txt", "*.jinja")) -> str:
     """Fingerprint of a model directory: the bytes of its weight, config and tokenizer files.
 
     A ``bench_fingerprint`` file written next to a checkpoint by bench itself is trusted instead of

@@ -13,8 +13,14 @@ from typing import Any
 from bench.errors import BenchError
 from bench.evaluators.base import EVALUATORS, EvalInputs, Evaluator, Judge, PointwiseJudge
 
-DEFAULT_EVALUATORS: tuple[str, ...] = ("win_rate", "score", "kl", "length", "distinct", "reward_accuracy")
-"""What ``bench run`` evaluates unless told otherwise (METHODS.md, Metrics)."""
+DEFAULT_EVALUATORS: tuple[str, ...] = ("win_rate", "lc_win_rate", "score", "kl", "length", "marker_uptake",
+                                       "position_bias", "distinct", "ead", "entropy", "reward_accuracy")
+"""What ``bench run`` evaluates unless told otherwise (METHODS.md, Metrics).
+
+Opt-in because of their cost on CPU (about 8 s and 30 s per checkpoint on the gym): ``self_bleu`` and
+``embedding_diversity``; add them with ``eval.evaluators=[...]``. ``lm_eval`` runs lm-eval tasks and
+only means something for a model with a general vocabulary.
+"""
 
 
 def register_evaluator(name: str) -> Callable[[type[Evaluator]], type[Evaluator]]:
@@ -49,8 +55,17 @@ def run_evaluators(inputs: EvalInputs, names: Iterable[str] = DEFAULT_EVALUATORS
 
 
 # Built-in evaluators register themselves on import.
-from bench.evaluators import diversity, kl, length, reward, reward_accuracy, winrate  # noqa: E402
+from bench.evaluators import (  # noqa: E402
+    bias,
+    diversity,
+    kl,
+    length,
+    length_controlled,
+    reward,
+    reward_accuracy,
+    winrate,
+)
 
-__all__ = ["DEFAULT_EVALUATORS", "EVALUATORS", "EvalInputs", "Evaluator", "Judge", "PointwiseJudge",
-           "diversity", "kl", "length", "register_evaluator", "reward", "reward_accuracy", "run_evaluators",
-           "winrate"]
+__all__ = ["DEFAULT_EVALUATORS", "EVALUATORS", "EvalInputs", "Evaluator", "Judge", "PointwiseJudge", "bias",
+           "diversity", "kl", "length", "length_controlled", "register_evaluator", "reward", "reward_accuracy",
+           "run_evaluators", "winrate"]

@@ -1,10 +1,11 @@
 """The evaluator and judge interfaces.
 
 An evaluator is a pure function of an :class:`EvalInputs` (prompts, policy and reference samples,
-optionally their log-probs) returning named metrics; it never imports objectives. A judge says how
-much it prefers one response over another for a prompt; pointwise judges (the gym's gold reward, an
-annotator's utility, a reward model) derive that from a score per response. Every judge and evaluator
-identifies itself so ``metrics.json`` can say exactly what produced each number.
+optionally their log-probs and the policy's token entropies) returning named metrics; it never
+imports objectives. A judge says how much it prefers one response over another for a prompt;
+pointwise judges (the gym's gold reward, an annotator's utility, a reward model) derive that from a
+score per response. Every judge and evaluator identifies itself so ``metrics.json`` can say exactly
+what produced each number, and so an evaluator's results can be cached under that identity.
 """
 
 from __future__ import annotations
@@ -61,7 +62,13 @@ class EvalInputs:
     """[N, 2] log pi(chosen), log pi(rejected) of held-out preference pairs under the policy."""
     heldout_ref_logps: np.ndarray | None = None
     """The same pairs under the reference."""
+    policy_token_entropy: np.ndarray | None = None
+    """[P, k] mean per-token predictive entropy (nats) of the policy along each of its samples."""
     seed: int = 0
+
+
+SAMPLE_INPUTS: tuple[str, ...] = ("prompts", "policy_samples", "reference_samples", "judges", "seed")
+"""The EvalInputs fields every evaluator may read; the model-derived arrays are read only when declared."""
 
 
 def flatten_samples(prompts: Sequence[str], samples: Sequence[Sequence[str]], what: str
@@ -95,9 +102,31 @@ class Evaluator:
     """Whether it reads ``policy_logps``/``policy_ref_logps`` (the runner scores samples only then)."""
     needs_heldout_pairs: ClassVar[bool] = False
     """Whether it reads ``heldout_logps``/``heldout_ref_logps`` (scored only then)."""
+    needs_token_entropy: ClassVar[bool] = False
+    """Whether it reads ``policy_token_entropy`` (a full-vocabulary pass, computed only then)."""
+    cacheable: ClassVar[bool] = True
+    """Whether its metrics are a function of its identity, its code and :meth:`inputs_read` alone, so a
+    re-evaluation with unchanged inputs may reuse them; an evaluator that reads anything else (a file,
+    a model by path, the clock) sets it False and always runs."""
 
     def identity(self) -> dict[str, Any]:
         return {"name": self.name, "version": self.version}
+
+    def inputs_read(self) -> tuple[str, ...]:
+        """The EvalInputs fields this evaluator's numbers depend on: what its cache key hashes.
+
+        Derived from the ``needs_*`` flags, so declaring a need is enough to make a change in that
+        input invalidate the evaluator's cached results. An evaluator reading another field overrides
+        this to add it (a field EvalInputs lacks is fingerprinted as absent).
+        """
+        arrays: list[str] = []
+        if self.needs_logps:
+            arrays += ["policy_logps", "policy_ref_logps"]
+        if self.needs_heldout_pairs:
+            arrays += ["heldout_logps", "heldout_ref_logps"]
+        if self.needs_token_entropy:
+            arrays.append("policy_token_entropy")
+        return (*SAMPLE_INPUTS, *arrays)
 
     def evaluate(self, inputs: EvalInputs) -> dict[str, float]:
         raise NotImplementedError

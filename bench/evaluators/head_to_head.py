@@ -18,7 +18,7 @@ import pandas as pd
 from tabulate import tabulate
 
 from bench.errors import BenchError
-from bench.evaluators.base import Judge, flatten_samples
+from bench.evaluators.base import Judge, PointwiseJudge, flatten_samples
 from bench.evaluators.statistics import DEFAULT_LEVEL, DEFAULT_N_BOOT, prompt_mean
 from bench.evaluators.winrate import win_rate_from_prompt_means
 
@@ -39,6 +39,22 @@ def paired_flat_samples(prompts: Sequence[str], first: Sequence[Sequence[str]], 
         prompts, [a[:n] for a, n in zip(first, pairs, strict=True)], what[0])
     _, flat_second, _ = flatten_samples(prompts, [b[:n] for b, n in zip(second, pairs, strict=True)], what[1])
     return flat_prompts, flat_first, flat_second, counts
+
+
+class _ScoredOnce(PointwiseJudge):
+    """A pointwise judge that scores each (prompt, response) once: m methods meet m - 1 opponents each."""
+
+    def __init__(self, judge: PointwiseJudge) -> None:
+        self.judge, self.name = judge, judge.name
+        self._scores: dict[tuple[str, str], float] = {}
+
+    def score(self, prompts: Sequence[str], responses: Sequence[str]) -> np.ndarray:
+        pairs = list(zip(prompts, responses, strict=True))
+        new = list(dict.fromkeys(pair for pair in pairs if pair not in self._scores))
+        if new:
+            scores = self.judge.score([p for p, _ in new], [r for _, r in new])
+            self._scores.update(zip(new, np.asarray(scores, dtype=np.float64).tolist(), strict=True))
+        return np.array([self._scores[pair] for pair in pairs], dtype=np.float64)
 
 
 @dataclass(frozen=True)
@@ -65,6 +81,8 @@ def head_to_head(prompts: Sequence[str], samples: Mapping[str, Sequence[Sequence
     prompts' sample pairs.
     """
     methods = list(samples)
+    if isinstance(judge, PointwiseJudge):
+        judge = _ScoredOnce(judge)
     if len(methods) < 2:
         raise BenchError(f"head-to-head needs at least two methods, got {methods}; pass samples for each "
                          f"method to compare")

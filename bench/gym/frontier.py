@@ -302,7 +302,7 @@ def gym_frontier(gym: Gym, max_new_tokens: int, max_prompt_tokens: int, cache: P
     key = fingerprint({"version": FRONTIER_VERSION, "reference": reference, "prompts": chosen,
                        "sampling": params.as_dict(), "max_prompt_tokens": max_prompt_tokens,
                        "backend": resolved, "reward": judge.identity()})
-    path = cache / "frontier" / f"{key}.json"
+    path = frontier_path(cache, key)
     if path.is_file():
         stored = read_frontier(path, betas, ns)
         if stored.rewards.shape != (len(chosen), samples):
@@ -320,6 +320,11 @@ def gym_frontier(gym: Gym, max_new_tokens: int, max_prompt_tokens: int, cache: P
                              "sampling": params.as_dict(), "reward": judge.identity(),
                              "seconds": seconds, "rewards": rewards.tolist()})
     return Frontier.from_rewards(rewards, chosen, reference, key, seconds, False, betas, ns)
+
+
+def frontier_path(cache: Path, key: str) -> Path:
+    """Where :func:`gym_frontier` keeps the reward matrix of frontier ``key`` under ``cache``."""
+    return Path(cache) / "frontier" / f"{key}.json"
 
 
 def read_frontier(path: Path, betas: Sequence[float] = DEFAULT_BETAS, ns: Sequence[int] | None = None) -> Frontier:

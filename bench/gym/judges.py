@@ -14,7 +14,7 @@ import numpy as np
 from bench.errors import DataError
 from bench.evaluators.base import PointwiseJudge
 from bench.gym.annotator import Annotator, AnnotatorConfig
-from bench.gym.language import LANGUAGE_VERSION
+from bench.gym.language import LANGUAGE_VERSION, MARKER
 from bench.gym.reward import REWARD_VERSION, gold_reward
 
 
@@ -41,6 +41,11 @@ class AnnotatorJudge(PointwiseJudge):
     """Scores responses by the annotator's noiseless utility: the proxy the training labels came from."""
 
     name: ClassVar[str] = "proxy"
+
+    @property
+    def spurious_markers(self) -> tuple[str, ...]:
+        """Words this judge rewards that the gold reward ignores (read by the marker_uptake evaluator)."""
+        return (MARKER,) if self.annotator.config.marker_bonus else ()
 
     def __init__(self, annotator: Annotator | AnnotatorConfig | None = None) -> None:
         if not isinstance(annotator, Annotator):

@@ -38,6 +38,8 @@ from bench.leaderboards.table import (
 
 MARKDOWN_FILE = "leaderboard.md"
 CSV_FILE = "leaderboard.csv"
+FRONTIER_FILE = "frontier.json"
+"""Where a gym run leaves its frontier in the store, for ``bench leaderboard`` to find."""
 NOT_AVAILABLE = "n/a"
 REFERENCE_SUFFIX = "_reference"
 GOLD_REWARD = "gold_reward"
@@ -246,7 +248,7 @@ def to_csv(table: pd.DataFrame) -> str:
     return table.to_csv(index=False)
 
 
-def _directory_name(key: str) -> str:
+def key_directory(key: str) -> str:
     """A file-system-safe directory for ``key``, still unique when characters had to be replaced."""
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", key).strip("._") or "key"
     return safe if safe == key else f"{safe}-{fingerprint(key)[:8]}"
@@ -267,11 +269,12 @@ def write_leaderboard(store: Path, out_dir: Path, frontier: RewardFrontier | Non
                          f"or point at the results store it wrote")
     written: list[Path] = []
     for key, table in tables.items():
-        directory = out_dir / _directory_name(key)
+        directory = out_dir / key_directory(key)
         for name, text in ((MARKDOWN_FILE, to_markdown(table)), (CSV_FILE, to_csv(table))):
             write_text(directory / name, text)
             written.append(directory / name)
     return written
 
 
-__all__ = ["CSV_FILE", "MARKDOWN_FILE", "single_key_table", "to_csv", "to_markdown", "write_leaderboard"]
+__all__ = ["CSV_FILE", "FRONTIER_FILE", "MARKDOWN_FILE", "key_directory", "single_key_table", "to_csv", "to_markdown",
+           "write_leaderboard"]

@@ -53,6 +53,8 @@ from bench.methods import (  # noqa: E402
     length,
     margin,
     reference_free,
+    reward_aware,
+    rloo,
     sft,
     simpo,
     smoothed,
@@ -61,4 +63,4 @@ from bench.methods import (  # noqa: E402
 
 __all__ = ["METHODS", "Objective", "adaptive", "anchored", "build_objective",
            "distributional", "dpo", "ipo", "kto", "length", "margin", "reference_free", "register_method",
-           "sft", "simpo", "smoothed", "tdpo"]
+           "reward_aware", "rloo", "sft", "simpo", "smoothed", "tdpo"]

@@ -1,9 +1,11 @@
 """Evaluating a checkpoint: sample once, score once, run every evaluator, record the cost.
 
 Reference samples on the evaluation prompts are drawn once per run and shared by every job; each
-checkpoint's samples are cached by (checkpoint, prompts, sampling), so re-evaluating an unchanged
-checkpoint costs nothing but the evaluators themselves. ``split="validation"`` evaluates on the
-held-out prompts that sweeps select on; final numbers always come from the test prompts.
+checkpoint's samples are cached by (checkpoint, prompts, sampling), and each evaluator's metrics by
+(evaluator, inputs), so re-evaluating an unchanged checkpoint (say, after adding one evaluator to
+the run) runs only the evaluators whose inputs changed and the scoring passes they need.
+``split="validation"`` evaluates on the held-out prompts that sweeps select on; final numbers always
+come from the test prompts.
 """
 
 from __future__ import annotations
@@ -16,13 +18,16 @@ from typing import Any
 import numpy as np
 
 from bench.config import RunConfig
-from bench.evaluators import run_evaluators
+from bench.data import tokenize as tokenize_module
 from bench.evaluators.base import EVALUATORS, EvalInputs, Evaluator
-from bench.fingerprint import fingerprint
+from bench.evaluators.cache import EvaluatorCache, run_cached
+from bench.fingerprint import directory_fingerprint, file_fingerprint, fingerprint
 from bench.generate import Generations, generate
+from bench.models import logprobs as logprobs_module
+from bench.models import scoring as scoring_module
 from bench.models.loading import load_causal_lm, load_tokenizer
 from bench.models.sampling import SamplingParams
-from bench.models.scoring import sequence_logps
+from bench.models.scoring import sequence_logps, token_entropies
 from bench.runner.world import World
 
 REFERENCE_SAMPLE_SEED = 0
@@ -57,6 +62,10 @@ class Evaluation:
                         backend=self.config.generate.backend,
                         batch_prompts=self.config.generate.batch_prompts, dtype=self.config.model.dtype)
 
+    def samples(self, model_dir: str | Path, name: str, seed: int = REFERENCE_SAMPLE_SEED) -> list[list[str]]:
+        """The test-prompt samples ``evaluate`` drew (from the generation cache when it ran before)."""
+        return self._generate(model_dir, name, seed, "test").samples
+
     def reference_samples(self, split: str) -> Generations:
         return self._generate(self.world.base_model, "reference", REFERENCE_SAMPLE_SEED, split)
 
@@ -82,30 +91,90 @@ class Evaluation:
     def _heldout_ref_logps(self) -> np.ndarray:
         return self._heldout_logps(self._reference_model)
 
+    # caching -----------------------------------------------------------------------------------------
+    @cached_property
+    def evaluator_cache(self) -> EvaluatorCache:
+        """Per-evaluator results under the run's cache dir (see :mod:`bench.evaluators.cache`)."""
+        return EvaluatorCache(Path(self.config.cache) / "evaluations")
+
+    @cached_property
+    def _scoring_fingerprint(self) -> str:
+        """What fixes a scoring pass besides model and texts: token limits, dtype and the scoring code."""
+        code = [scoring_module.__file__, logprobs_module.__file__, tokenize_module.__file__]
+        data = self.config.data
+        return fingerprint({"max_prompt_tokens": data.max_prompt_tokens, "dtype": self.config.model.dtype,
+                            "max_response_tokens": data.max_response_tokens,
+                            "code": {Path(f).name: file_fingerprint(Path(f)) for f in code}})
+
+    @cached_property
+    def _heldout_fingerprint(self) -> str:
+        return fingerprint([[ex.prompt, [r.text for r in ex.responses]] for ex in self.world.validation_examples])
+
+    def _pending_fingerprints(self, model_dir: str | Path, is_reference: bool, samples: list[list[str]],
+                              with_heldout: bool) -> dict[str, str]:
+        """Fingerprints of the model-derived inputs by what determines them, before computing any."""
+        reference = self.world.base_fingerprint
+        policy = reference if is_reference else directory_fingerprint(Path(model_dir))  # a stamp read for checkpoints
+        texts, scoring = fingerprint(samples), self._scoring_fingerprint
+        pending = {
+            "policy_logps": fingerprint({"model": policy, "samples": texts, "scoring": scoring}),
+            "policy_ref_logps": fingerprint({"model": reference, "samples": texts, "scoring": scoring}),
+            "policy_token_entropy": fingerprint({"entropy_of": policy, "samples": texts, "scoring": scoring}),
+        }
+        if with_heldout:
+            pairs = self._heldout_fingerprint
+            pending["heldout_logps"] = fingerprint({"model": policy, "pairs": pairs, "scoring": scoring})
+            pending["heldout_ref_logps"] = fingerprint({"model": reference, "pairs": pairs, "scoring": scoring})
+        return pending
+
+    # evaluating --------------------------------------------------------------------------------------
     def evaluate(self, model_dir: str | Path, name: str, seed: int = REFERENCE_SAMPLE_SEED,
                  split: str = "test") -> tuple[dict[str, float], dict[str, Any]]:
-        """Metrics and cost of the checkpoint at ``model_dir`` on ``split`` (samples drawn with ``seed``)."""
+        """Metrics and cost of the checkpoint at ``model_dir`` on ``split`` (samples drawn with ``seed``).
+
+        Model-derived inputs (log-probs, held-out pairs, token entropies) are computed only for
+        evaluators that declare them and whose cached results cannot be reused; the cost says, per
+        evaluator, its wall time, its sample count, whether it was cached and its inputs' hashes.
+        """
         started = time.perf_counter()
         policy = self._generate(model_dir, name, seed, split)
-        inputs = EvalInputs(prompts=self.prompts[split], policy_samples=policy.samples,
+        prompts = self.prompts[split]
+        inputs = EvalInputs(prompts=prompts, policy_samples=policy.samples,
                             reference_samples=self.reference_samples(split).samples, judges=self.world.judges,
                             seed=seed)
         is_reference = str(model_dir) == str(self.world.base_model)
-        model = None
-        if any(e.needs_logps for e in self.evaluators) or any(e.needs_heldout_pairs for e in self.evaluators):
-            model = self._reference_model if is_reference else load_causal_lm(model_dir,
-                                                                               dtype=self.config.model.dtype)
-        if any(e.needs_logps for e in self.evaluators):
-            inputs.policy_logps = self._logps(model, self.prompts[split], policy.samples)
-            inputs.policy_ref_logps = (inputs.policy_logps if is_reference
-                                       else self._logps(self._reference_model, self.prompts[split],
-                                                        policy.samples))
-        if split == "test" and self.world.validation_examples and \
-                any(e.needs_heldout_pairs for e in self.evaluators):
-            inputs.heldout_ref_logps = self._heldout_ref_logps
-            inputs.heldout_logps = inputs.heldout_ref_logps if is_reference else self._heldout_logps(model)
-        metrics, _ = run_evaluators(inputs, [e.name for e in self.evaluators])
+        with_heldout = split == "test" and bool(self.world.validation_examples)
+        scoring_seconds = 0.0
+        loaded: dict[str, Any] = {}
+
+        def policy_model():
+            if "model" not in loaded:
+                loaded["model"] = self._reference_model if is_reference else load_causal_lm(
+                    model_dir, dtype=self.config.model.dtype)
+            return loaded["model"]
+
+        def fill(target: EvalInputs, fields: set[str]) -> None:
+            nonlocal scoring_seconds
+            fill_started = time.perf_counter()
+            if fields & {"policy_logps", "policy_ref_logps"}:
+                target.policy_logps = self._logps(policy_model(), prompts, policy.samples)
+                target.policy_ref_logps = (target.policy_logps if is_reference
+                                           else self._logps(self._reference_model, prompts, policy.samples))
+            if fields & {"heldout_logps", "heldout_ref_logps"}:
+                target.heldout_ref_logps = self._heldout_ref_logps
+                target.heldout_logps = (target.heldout_ref_logps if is_reference
+                                        else self._heldout_logps(policy_model()))
+            if "policy_token_entropy" in fields:
+                data = self.config.data
+                target.policy_token_entropy = token_entropies(policy_model(), self._tokenizer, prompts,
+                                                              policy.samples, data.max_prompt_tokens,
+                                                              data.max_response_tokens)
+            scoring_seconds += time.perf_counter() - fill_started
+
+        pending = self._pending_fingerprints(model_dir, is_reference, policy.samples, with_heldout)
+        metrics, evaluator_costs = run_cached(self.evaluators, inputs, self.evaluator_cache, pending, fill)
         cost = {"eval_seconds": time.perf_counter() - started, "generation_seconds": policy.seconds,
                 "generation_cached": policy.cached, "samples": sum(len(s) for s in policy.samples),
-                "generation_backend": policy.backend}
+                "generation_backend": policy.backend, "scoring_seconds": scoring_seconds,
+                "evaluators": {evaluator: c.as_dict() for evaluator, c in evaluator_costs.items()}}
         return metrics, cost

@@ -29,6 +29,9 @@ class Variant:
     grid_size: int = 1
 
 
+NATIVE = "native"
+
+
 @dataclass
 class Job:
     """One training run: an objective with its hyper-parameters, a seed, and the data kind it reads."""
@@ -37,6 +40,9 @@ class Job:
     seed: int
     objective: Objective
     data_kind: str
+    dataset: str = ""
+    """Which tokenised dataset it trains on: the data kind derived from the training pool, or
+    ``"<kind>:native"`` for a dataset the world provides in that kind (the gym's scored k-wise rows)."""
     hyperparameters: dict[str, Any] = field(default_factory=dict)
     point: dict[str, Any] = field(default_factory=dict)
     grid_size: int = 1
@@ -92,16 +98,26 @@ def build_variants(config: RunConfig) -> list[Variant]:
 
 
 def plan_jobs(config: RunConfig, variants: list[Variant], source_kind: str, has_scores: bool,
-              has_validation: bool) -> list[Job]:
-    """All jobs of a run, validated against a dataset of ``source_kind`` (with or without scores)."""
+              has_validation: bool, native: dict[str, bool] | None = None) -> list[Job]:
+    """All jobs of a run, validated against a dataset of ``source_kind`` (with or without scores).
+
+    ``native`` maps the data kinds the world also provides ready-made to whether they carry scores;
+    an objective trains on the pool derived to its kind when that has what it needs, else on those.
+    """
+    native = native or {}
     jobs = []
     for variant in variants:
         method, needs = variant.method, variant.objective.needs
-        if not needs.online and not can_derive(source_kind, needs.data):
-            raise PlanError(f"method {method} needs {needs.data!r} data; the run's dataset holds "
-                            f"{source_kind!r} rows; drop {method} from method= or use a dataset of that kind")
-        if needs.scores and not needs.online and not has_scores:
-            raise PlanError(f"method {method} needs a score per response; the dataset has none")
+        dataset = needs.data
+        derivable = can_derive(source_kind, needs.data) and (has_scores or not needs.scores)
+        if not needs.online and not derivable:
+            if native.get(needs.data, False) or (needs.data in native and not needs.scores):
+                dataset = f"{needs.data}:{NATIVE}"
+            elif not can_derive(source_kind, needs.data):
+                raise PlanError(f"method {method} needs {needs.data!r} data; the run's dataset holds "
+                                f"{source_kind!r} rows; drop {method} from method= or use a dataset of that kind")
+            else:
+                raise PlanError(f"method {method} needs a score per response; the dataset has none")
         if variant.grid_size > 1 and not has_validation:
             raise PlanError(f"sweep.{method}.* needs validation prompts to choose a point; "
                             f"give data.val_path (the gym has them)")
@@ -109,6 +125,7 @@ def plan_jobs(config: RunConfig, variants: list[Variant], source_kind: str, has_
             if seed < 0:
                 raise ConfigError(f"seed={seed}: seeds must be >= 0")
             jobs.append(Job(method=method, seed=seed, objective=variant.objective, data_kind=needs.data,
+                            dataset=dataset,
                             hyperparameters=variant.objective.hyperparameters(), point=variant.point,
                             grid_size=variant.grid_size))
     return jobs

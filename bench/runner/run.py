@@ -19,8 +19,12 @@ from bench.config import RunConfig, to_yaml
 from bench.data.derive import derive
 from bench.data.tokenize import TokenizedDataset, encode_prompts, tokenize_dataset
 from bench.errors import ConfigError
+from bench.evaluators.head_to_head import head_to_head, head_to_head_markdown
 from bench.fingerprint import file_fingerprint, fingerprint
-from bench.leaderboards.render import write_leaderboard
+from bench.gym.frontier import frontier_path, gym_frontier
+from bench.leaderboards.plot import PLOT_FILE, method_points, plot_frontier
+from bench.leaderboards.render import FRONTIER_FILE, key_directory, write_leaderboard
+from bench.leaderboards.table import load_results
 from bench.models.loading import load_causal_lm, load_tokenizer
 from bench.models.refcache import ReferenceCache, distribution_cache_bytes
 from bench.models.sampling import SamplingParams
@@ -65,26 +69,29 @@ class Runner:
         for line in self.world.log:
             say(line)
         self.jobs = plan_jobs(config, variants, self.world.source_kind, self.world.has_scores,
-                              has_validation=bool(self.world.validation_examples))
+                              has_validation=bool(self.world.validation_examples),
+                              native={kind: _scored(rows) for kind, rows in self.world.native_datasets.items()})
         self.tokenizer = load_tokenizer(self.world.base_model, config.model.trust_remote_code)
         self.evaluation = Evaluation(config, self.world)
         self._datasets: dict[str, TokenizedDataset] = {}
         self._caches: dict[str, ReferenceCache] = {}
 
     # shared artefacts -------------------------------------------------------------------------------
-    def dataset(self, kind: str) -> TokenizedDataset:
-        if kind not in self._datasets:
-            examples = derive(self.world.train_examples, kind)
-            self._datasets[kind] = tokenize_dataset(examples, self.tokenizer, self.config.data.max_prompt_tokens,
+    def dataset(self, name: str) -> TokenizedDataset:
+        """The tokenised dataset ``name`` (a :attr:`Job.dataset`), built once per run."""
+        if name not in self._datasets:
+            kind, _, native = name.partition(":")
+            examples = self.world.native_datasets[kind] if native else derive(self.world.train_examples, kind)
+            self._datasets[name] = tokenize_dataset(examples, self.tokenizer, self.config.data.max_prompt_tokens,
                                                     self.config.data.max_response_tokens,
                                                     tokenizer_id=self.world.base_fingerprint)
-        return self._datasets[kind]
+        return self._datasets[name]
 
-    def reference_cache(self, kind: str) -> ReferenceCache:
-        if kind not in self._caches:
-            self._caches[kind] = ReferenceCache(self.cache / "refcache", self.world.base_fingerprint,
-                                                self.dataset(kind), self._load_base)
-        return self._caches[kind]
+    def reference_cache(self, name: str) -> ReferenceCache:
+        if name not in self._caches:
+            self._caches[name] = ReferenceCache(self.cache / "refcache", self.world.base_fingerprint,
+                                                self.dataset(name), self._load_base)
+        return self._caches[name]
 
     def _load_base(self):
         return load_causal_lm(self.world.base_model, dtype=self.config.model.dtype,
@@ -98,7 +105,7 @@ class Runner:
         items = ["responses"] if needs.reference else []
         if needs.mismatched:
             items.append("mismatched")
-        if needs.token_kl and self._distributions_cacheable(job.data_kind):
+        if needs.token_kl and self._distributions_cacheable(job.dataset):
             items.append("distributions")
         return items
 
@@ -109,7 +116,7 @@ class Runner:
         """One pass per tokenised dataset computing the union of what pending jobs need."""
         wanted: dict[str, set[str]] = {}
         for job in pending:
-            wanted.setdefault(job.data_kind, set()).update(self._cached_items(job))
+            wanted.setdefault(job.dataset, set()).update(self._cached_items(job))
         for kind, items in wanted.items():
             if not items:
                 continue
@@ -125,15 +132,15 @@ class Runner:
         needs = job.objective.needs
         if not (needs.reference or needs.token_kl):
             return None
-        if needs.online or (needs.token_kl and not self._distributions_cacheable(job.data_kind)):
+        if needs.online or (needs.token_kl and not self._distributions_cacheable(job.dataset)):
             self.say(f"{job.label}: reference model held in memory "
                      f"({'on-policy batches' if needs.online else 'vocabulary too large to cache distributions'})")
             return LiveReference(self._load_base())
         if needs.token_kl:
-            size = distribution_cache_bytes(self.dataset(job.data_kind), len(self.tokenizer)) / 2**20
+            size = distribution_cache_bytes(self.dataset(job.dataset), len(self.tokenizer)) / 2**20
             self.say(f"{job.label}: full reference distributions read from the cache ({size:.0f} MB; "
                      f"the limit is {DISTRIBUTION_CACHE_LIMIT / 2**20:.0f} MB)")
-        return CachedReference(self.reference_cache(job.data_kind))
+        return CachedReference(self.reference_cache(job.dataset))
 
     # keys ------------------------------------------------------------------------------------------
     def comparability_key(self) -> str:
@@ -145,6 +152,7 @@ class Runner:
     def job_key(self, job: Job) -> str:
         """Content key of a job; the objective's source is part of it, so an edited loss is retrained."""
         return fingerprint({"method": job.method, "hyperparameters": job.hyperparameters, "seed": job.seed,
+                            **({"dataset": job.dataset} if job.dataset != job.data_kind else {}),
                             "objective_source": objective_source_fingerprint(job.objective),
                             "train": asdict(self.config.train), "data": self.world.dataset_fingerprint,
                             "data_settings": asdict(self.config.data),
@@ -178,7 +186,7 @@ class Runner:
                 batches = OnlineBatches(prompts, prompt_ids, self.config.train.micro_batch_size, job.seed,
                                         sampling, self.world.reward_function(job.seed), self.tokenizer)
             else:
-                batches = OfflineBatches(self.dataset(job.data_kind), self.config.train.micro_batch_size, job.seed,
+                batches = OfflineBatches(self.dataset(job.dataset), self.config.train.micro_batch_size, job.seed,
                                          mismatched=needs.mismatched)
             result = train(job.objective, model, self.tokenizer, batches, self.reference_source(job),
                            self.config.train, directory, job.seed, progress=self.config.progress)
@@ -238,9 +246,61 @@ class Runner:
             outcome = (f"gold WR {m.get('gold_win_rate', float('nan')):.1f} KL {m.get('kl', float('nan')):.2f}"
                        if self.evaluates else f"trained ({cost['train_tokens_per_second'] or 0:.0f} tokens/s)")
             self.say(f"[{number}/{len(pending)}] {job.label}: {outcome} ({time.perf_counter() - job_started:.1f}s)")
-        boards = write_leaderboard(self.store, self.store) if self.evaluates else []
+        boards = self.publish() if self.evaluates else []
         return RunResult(jobs=len(todo), trained=len(pending), reused=len(todo) - len(pending),
                          seconds=time.perf_counter() - started, leaderboards=boards)
+
+
+    # publishing ------------------------------------------------------------------------------------
+    def publish(self) -> list[Path]:
+        """The leaderboards, and for the gym the frontier plot; the run's head-to-head matrices beside them."""
+        frontier = self.frontier()
+        paths = write_leaderboard(self.store, self.store, frontier=frontier)
+        directory = self.store / key_directory(self.comparability_key())
+        if frontier is not None:
+            atomic.write_text(self.store / FRONTIER_FILE, frontier_path(self.cache, frontier.key).read_text())
+            rows = load_results(self.store)
+            points, reference_reward = method_points(rows[rows["comparability_key"] == self.comparability_key()])
+            plot_frontier(frontier, points, directory / PLOT_FILE, reference_reward=reference_reward)
+            paths.append(directory / PLOT_FILE)
+            self.say(f"frontier: {frontier.note()}; plot {directory / PLOT_FILE}")
+        paths.extend(self.head_to_head(directory))
+        return paths
+
+    def frontier(self):
+        """The gym's optimal frontier when the run can be placed on it (gym reference, KL and gold reward)."""
+        names = set(self.config.eval.evaluators)
+        if self.world.gym is None or self.config.model.path or not {"kl", "score"} <= names:
+            return None
+        return gym_frontier(self.world.gym, self.config.generate.max_new_tokens, self.config.data.max_prompt_tokens,
+                            cache=self.cache, backend=self.config.generate.backend)
+
+    def head_to_head(self, directory: Path) -> list[Path]:
+        """Win rates of every method of this run against every other, per judge (first seed, no sweeps)."""
+        seed = self.config.seed[0]
+        jobs = [job for job in self.jobs if job.seed == seed and not job.swept]
+        if len(jobs) < 2 or not self.world.judges:
+            return []
+        samples = {job.label.split(" seed=")[0]: self.evaluation.samples(
+            job_dir(self.store, job.method, job.seed, self.job_key(job)) / CHECKPOINT, job.method)
+            for job in jobs}
+        samples["reference"] = self.evaluation.samples(self.world.base_model, "reference-resample",
+                                                       REFERENCE_ROW_SEED)
+        paths = []
+        for name, judge in self.world.judges.items():
+            matrix = head_to_head(self.evaluation.prompts["test"], samples, judge,
+                                  n_boot=self.config.eval.bootstrap_samples)
+            path = directory / f"head_to_head_{name}.md"
+            atomic.write_text(path, f"# Head-to-head win rates, judge `{name}` (seed {seed})\n\n"
+                                    f"{head_to_head_markdown(matrix)}\n\nEach cell: how often the row's response "
+                                    f"beats the column's on the same test prompt (%, ties half), with its 95% "
+                                    f"paired-bootstrap interval over prompts.\n")
+            paths.append(path)
+        return paths
+
+
+def _scored(examples: list) -> bool:
+    return all(r.score is not None for ex in examples for r in ex.responses)
 
 
 def run(config: RunConfig, say: Callable[[str], None] = print) -> RunResult:

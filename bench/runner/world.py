@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bench.config import RunConfig
 from bench.data.records import Example, dataset_fingerprint, load_jsonl
@@ -31,6 +32,11 @@ class World:
     reward_function: Callable[[int], RewardFunction] | None
     dataset_fingerprint: str
     log: list[str] = field(default_factory=list)
+    native_datasets: dict[str, list[Example]] = field(default_factory=dict)
+    """Ready-made training rows of other data kinds, for objectives the pool cannot feed (the gym's
+    scored k-wise rows for reward-aware objectives)."""
+    gym: Any = None
+    """The :class:`bench.gym.build.Gym` when the gym is the source (its optimal frontier needs it)."""
 
     @property
     def source_kind(self) -> str:
@@ -52,6 +58,25 @@ def _model_fingerprint(path: str) -> str:
 
 def build_world(config: RunConfig, progress: bool) -> World:
     """Build or load everything the run's jobs share (the gym is built here when it is the source)."""
+    world = _source_world(config, progress)
+    _add_configured_judges(world, config.eval.judges)
+    return world
+
+
+def _add_configured_judges(world: World, specs: dict[str, str]) -> None:
+    """Build the run's extra judges; one that cannot run here (no API key, offline) is left out, said once."""
+    from bench.evaluators.judges import JudgeUnavailable, build_judge
+
+    for name, spec in specs.items():
+        if name in world.judges:
+            raise BenchError(f"eval.judges.{name}: the run already has a judge named {name!r}; pick another name")
+        try:
+            world.judges[name] = build_judge(spec)
+        except JudgeUnavailable as unavailable:
+            world.log.append(f"eval.judges.{name}: {unavailable}")
+
+
+def _source_world(config: RunConfig, progress: bool) -> World:
     if config.data.source == "gym":
         from bench.gym.build import build_gym
 
@@ -62,7 +87,8 @@ def build_world(config: RunConfig, progress: bool) -> World:
         return World(base_model=base, base_fingerprint=_model_fingerprint(base), train_examples=examples,
                      test_prompts=gym.test_prompts, validation_examples=gym.dataset("pairs", "val"),
                      judges=gym.judges(), reward_function=gym.reward_function,
-                     dataset_fingerprint=dataset_fingerprint(examples), log=gym.log)
+                     dataset_fingerprint=dataset_fingerprint(examples), log=list(gym.log), gym=gym,
+                     native_datasets={"kwise": gym.dataset("kwise")})
     examples = load_jsonl(Path(config.data.path))
     if not examples:
         raise BenchError(f"data.path={config.data.path} holds no rows")
