@@ -16,6 +16,7 @@ from torch import Tensor
 
 from bench.data.tokenize import Batch
 from bench.models.bucketing import BUCKET_OVERHEAD_TOKENS, plan_buckets
+from bench.models.packing import packed_scores, packing_reproduces_padding
 
 
 @dataclass
@@ -41,12 +42,17 @@ class ResponseScores:
 
 
 def response_scores(model: torch.nn.Module, batch: Batch, full_distribution: bool = False,
-                    overhead_tokens: int = BUCKET_OVERHEAD_TOKENS) -> ResponseScores:
+                    overhead_tokens: int = BUCKET_OVERHEAD_TOKENS, packing: bool = True) -> ResponseScores:
     """Score the responses of ``batch`` under ``model`` (gradients flow unless under no_grad).
 
-    Rows are scored in length buckets (:mod:`bench.models.bucketing`) when that saves padded work;
-    the result is in the batch's own row order and layout either way.
+    Sequences are packed without padding into one forward call (:mod:`bench.models.packing`) when the
+    model's packed scores reproduce its padded ones; otherwise rows are scored in length buckets
+    (:mod:`bench.models.bucketing`) when that saves padded work. The result is in the batch's own row
+    order and layout either way.
     """
+    if packing and packing_reproduces_padding(model, batch, _padded_token_logps):
+        token_logps, log_distributions = packed_scores(model, batch, full_distribution)
+        return ResponseScores(token_logps=token_logps, mask=batch.response_mask, log_distributions=log_distributions)
     prompt_lengths = batch.attention_mask[:, :batch.response_start].sum(1)
     response_lengths = batch.response_mask.sum(1)
     groups = plan_buckets(prompt_lengths.tolist(), response_lengths.tolist(), overhead_tokens)
@@ -67,6 +73,10 @@ def response_scores(model: torch.nn.Module, batch: Batch, full_distribution: boo
         token_logps = reassemble([logps for logps, _ in pieces])
         log_distributions = reassemble([dist for _, dist in pieces]) if full_distribution else None
     return ResponseScores(token_logps=token_logps, mask=batch.response_mask, log_distributions=log_distributions)
+
+
+def _padded_token_logps(model: torch.nn.Module, batch: Batch) -> Tensor:
+    return _score_rows(model, batch, None, False)[0]
 
 
 def _score_rows(model: torch.nn.Module, batch: Batch, rows: Tensor | None, full_distribution: bool

@@ -1,0 +1,126 @@
+"""Padding-free scoring: pack a batch's sequences end to end into a few rows, one forward call.
+
+On a preference batch most of the cost of a small model is per token and per call, and padding
+wastes tokens (39% on the issue-6 setting) while length buckets (:mod:`bench.models.bucketing`) buy
+fewer tokens with more calls. Packing gets both: every sequence (its prompt and response, no padding)
+is placed first-fit-decreasing into rows as long as the longest sequence, positions restart at 0 for
+each, and transformers turns restarting positions into a block-diagonal causal mask (its "packed
+sequence" path), so no sequence sees another. Only the hidden states at response positions go
+through the output head.
+
+Reading the final hidden states and applying the output embedding is how logits are made in most
+causal LMs but not all (soft-capping, logit scales); :func:`packing_reproduces_padding` checks it on
+the model's first batch against the model's own padded forward, and callers fall back to padded
+scoring when it does not hold.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from bench.data.tokenize import Batch
+
+PROBE_TOLERANCE = {torch.float32: 1e-3, torch.float64: 1e-6}
+"""Largest |packed - padded| token log-prob accepted by the probe (half precision: 5e-2)."""
+_VERDICTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+@dataclass(frozen=True)
+class PackedBatch:
+    """Rows of end-to-end sequences and where each response token's prediction sits in them."""
+
+    input_ids: Tensor
+    """[rows, C] token ids; C is the longest sequence of the batch."""
+    position_ids: Tensor
+    """[rows, C] positions restarting at 0 for every sequence (and for the filler at a row's end)."""
+    source: Tensor
+    """[N] flat index into the [rows * C] hidden states whose output predicts each response token."""
+    targets: Tensor
+    """[N] the response tokens."""
+    layout: tuple[Tensor, Tensor]
+    """(row, column) of each of the N response tokens in the batch's [R, T] response layout."""
+
+
+def pack(batch: Batch) -> PackedBatch:
+    """Place the batch's sequences first-fit-decreasing into rows of the longest sequence's length."""
+    start = batch.response_start
+    prompt_lengths = batch.attention_mask[:, :start].sum(1).tolist()
+    response_lengths = batch.response_mask.sum(1).tolist()
+    lengths = [p + r for p, r in zip(prompt_lengths, response_lengths, strict=True)]
+    capacity = max(lengths)
+    rows: list[list[int]] = []  # sequence ids per packed row
+    room: list[int] = []
+    for sequence in sorted(range(len(lengths)), key=lambda i: (-lengths[i], i)):
+        row = next((k for k, free in enumerate(room) if free >= lengths[sequence]), None)
+        if row is None:
+            rows.append([])
+            room.append(capacity)
+            row = len(rows) - 1
+        rows[row].append(sequence)
+        room[row] -= lengths[sequence]
+    device = batch.input_ids.device
+    # Filler at a row's end is token 0 in a segment of its own: nothing attends to it, nothing reads it.
+    input_ids = torch.zeros((len(rows), capacity), dtype=torch.long, device=device)
+    position_ids = torch.zeros((len(rows), capacity), dtype=torch.long, device=device)
+    source, targets, layout_rows, layout_cols = [], [], [], []
+    for k, members in enumerate(rows):
+        offset = 0
+        for sequence in members:
+            p, r = prompt_lengths[sequence], response_lengths[sequence]
+            input_ids[k, offset:offset + p + r] = batch.input_ids[sequence, start - p:start + r]
+            position_ids[k, offset:offset + p + r] = torch.arange(p + r, device=device)
+            first = k * capacity + offset + p - 1  # the prompt's last token predicts response token 0
+            source.append(torch.arange(first, first + r, device=device))
+            targets.append(batch.input_ids[sequence, start:start + r])
+            layout_rows.append(torch.full((r,), sequence, dtype=torch.long, device=device))
+            layout_cols.append(torch.arange(r, device=device))
+            offset += p + r
+        position_ids[k, offset:] = torch.arange(capacity - offset, device=device)
+    return PackedBatch(input_ids, position_ids, torch.cat(source), torch.cat(targets),
+                       (torch.cat(layout_rows), torch.cat(layout_cols)))
+
+
+def packed_scores(model: torch.nn.Module, batch: Batch, full_distribution: bool = False
+                  ) -> tuple[Tensor, Tensor | None]:
+    """Token log-probs [R, T] (and log-distributions [R, T, V]) of ``batch`` from one packed forward."""
+    packed = pack(batch)
+    hidden = model.base_model(input_ids=packed.input_ids, position_ids=packed.position_ids,
+                              use_cache=False).last_hidden_state
+    hidden = hidden.reshape(-1, hidden.shape[-1]).index_select(0, packed.source)
+    logits = model.get_output_embeddings()(hidden).float()
+    token_logps = -F.cross_entropy(logits, packed.targets, reduction="none")
+    shape = batch.response_mask.shape
+    rows, cols = packed.layout
+    out = token_logps.new_zeros(shape).index_put((rows, cols), token_logps)
+    if not full_distribution:
+        return out, None
+    distributions = logits.new_zeros((*shape, logits.shape[-1])).index_put((rows, cols), logits.log_softmax(-1))
+    return out, distributions
+
+
+def packing_reproduces_padding(model: torch.nn.Module, batch: Batch, padded_scores) -> bool:
+    """Whether packed scoring equals ``padded_scores(model, batch)`` on this batch (checked once per model)."""
+    if model in _VERDICTS:
+        return _VERDICTS[model]
+    if model.base_model is model or model.get_output_embeddings() is None:
+        _VERDICTS[model] = False
+        return False
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            packed, _ = packed_scores(model, batch)
+            padded = padded_scores(model, batch)
+        tolerance = PROBE_TOLERANCE.get(next(model.parameters()).dtype, 5e-2)
+        verdict = bool(torch.allclose(packed, padded, atol=tolerance, rtol=0.0))
+    except (TypeError, ValueError, RuntimeError, AttributeError):
+        verdict = False  # an architecture whose body does not take packed positions
+    finally:
+        model.train(was_training)
+    _VERDICTS[model] = verdict
+    return verdict
