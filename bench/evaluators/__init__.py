@@ -61,11 +61,12 @@ from bench.evaluators import (  # noqa: E402
     kl,
     length,
     length_controlled,
+    lm_eval_tasks,
     reward,
     reward_accuracy,
     winrate,
 )
 
 __all__ = ["DEFAULT_EVALUATORS", "EVALUATORS", "EvalInputs", "Evaluator", "Judge", "PointwiseJudge", "bias",
-           "diversity", "kl", "length", "length_controlled", "register_evaluator", "reward", "reward_accuracy",
-           "run_evaluators", "winrate"]
+           "diversity", "kl", "length", "length_controlled", "lm_eval_tasks", "register_evaluator", "reward",
+           "reward_accuracy", "run_evaluators", "winrate"]

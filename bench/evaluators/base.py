@@ -65,6 +65,9 @@ class EvalInputs:
     policy_token_entropy: np.ndarray | None = None
     """[P, k] mean per-token predictive entropy (nats) of the policy along each of its samples."""
     seed: int = 0
+    policy_model: str | None = None
+    """Where the checkpoint lives (for evaluators that run the model itself, like ``lm_eval``)."""
+    reference_model: str | None = None
 
 
 SAMPLE_INPUTS: tuple[str, ...] = ("prompts", "policy_samples", "reference_samples", "judges", "seed")

@@ -253,12 +253,14 @@ _REFERENCE_RESULTS: dict[str, LmEvalResult] = {}
 class LmEvalEvaluator(Evaluator):
     """lm-eval tasks on the checkpoint and the reference: values and deltas, as flat metrics.
 
-    Unlike the sample-based evaluators it needs the models themselves, named by the (proposed)
-    ``EvalInputs.policy_model`` / ``EvalInputs.reference_model`` fields; without them it says so.
+    Unlike the sample-based evaluators it needs the models themselves, named by the
+    ``EvalInputs.policy_model`` / ``EvalInputs.reference_model`` fields; without them it says so. It
+    reads models by path, so its results are never served from the evaluator cache.
     Emits ``lm_eval/TASK/METRIC`` and ``lm_eval/TASK/METRIC_delta`` (checkpoint minus reference).
     """
 
     version = "1"
+    cacheable = False
 
     def __init__(self, tasks: Sequence[str] = SOCIAL_BIAS_TASKS, data_root: str | Path | None = None,
                  limit: int | None = None, dtype: str = "float32", batch_size: int = DEFAULT_BATCH_SIZE) -> None:
@@ -275,7 +277,7 @@ class LmEvalEvaluator(Evaluator):
                                    batch_size=self.batch_size)
 
     def evaluate(self, inputs: EvalInputs) -> dict[str, float]:
-        policy, reference = getattr(inputs, "policy_model", None), getattr(inputs, "reference_model", None)
+        policy, reference = inputs.policy_model, inputs.reference_model
         if policy is None or reference is None:
             raise BenchError("evaluator 'lm_eval' needs the checkpoint and reference model paths "
                              "(EvalInputs.policy_model / reference_model); drop it from eval.evaluators")

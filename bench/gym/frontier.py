@@ -254,7 +254,23 @@ class Frontier:
 
     def regret(self, kl: float | np.ndarray, reward: float | np.ndarray, beyond: str = "nan"
                ) -> np.ndarray | float:
-        return regret(self.table, kl, reward, beyond)
+        """:func:`regret`; past the valid range with ``beyond="last"``, the bound also uses best-of-n.
+
+        Best-of-n from the reference is a policy whose KL is at most log n - (n-1)/n, so its reward is a
+        lower bound on pi*'s at any larger KL: the bound is the larger of the last valid frontier point
+        and the best best-of-n point at or below the method's KL (far tighter than the frontier alone,
+        which the importance weights cannot carry past a few nats).
+        """
+        value = np.asarray(regret(self.table, kl, reward, beyond), dtype=np.float64)
+        if beyond == "last":
+            x = np.asarray(kl, dtype=np.float64)
+            order = self.best_of_n.sort_values("kl")
+            bon_kl, bon_reward = order["kl"].to_numpy(np.float64), np.maximum.accumulate(order["reward"].to_numpy())
+            reachable = np.searchsorted(bon_kl, x, side="right") - 1
+            floor = np.where(reachable >= 0, bon_reward[np.clip(reachable, 0, None)], -np.inf)
+            outside = np.asarray(self.beyond(x))
+            value = np.where(outside, np.maximum(value, floor - np.asarray(reward, dtype=np.float64)), value)
+        return float(value) if value.ndim == 0 else value
 
     def beyond(self, kl: float | np.ndarray) -> np.ndarray | bool:
         return beyond_frontier(self.table, kl)

@@ -42,10 +42,17 @@ def load_causal_lm(name: str | Path, dtype: str = "auto", trust_remote_code: boo
     else:
         kwargs["use_safetensors"] = True
     try:
-        return AutoModelForCausalLM.from_pretrained(location, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(location, **kwargs)
     except OSError as exc:
         raise BenchError(f"cannot load model {name}: {str(exc).splitlines()[0]}; give a directory with "
                          f"config.json and *.safetensors, a .gguf file, or a cached hub id") from exc
+    if gguf_file:
+        # The weights are dequantised on load; without the GGUF quantizer marker a trained copy saves
+        # as an ordinary safetensors checkpoint (transformers refuses to serialise "gguf-quantised" models).
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+    return model
 
 
 def load_tokenizer(name: str | Path, trust_remote_code: bool = False):

@@ -141,7 +141,7 @@ class Evaluation:
         prompts = self.prompts[split]
         inputs = EvalInputs(prompts=prompts, policy_samples=policy.samples,
                             reference_samples=self.reference_samples(split).samples, judges=self.world.judges,
-                            seed=seed)
+                            seed=seed, policy_model=str(model_dir), reference_model=str(self.world.base_model))
         is_reference = str(model_dir) == str(self.world.base_model)
         with_heldout = split == "test" and bool(self.world.validation_examples)
         scoring_seconds = 0.0

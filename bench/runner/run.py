@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from bench import __version__, atomic
@@ -34,7 +34,7 @@ from bench.runner.store import finished, job_dir, package_versions, write_metric
 from bench.runner.world import World, build_world
 from bench.train.batches import OfflineBatches, OnlineBatches
 from bench.train.checkpoint import CHECKPOINT
-from bench.train.loop import train
+from bench.train.loop import TrainConfig, train
 from bench.train.stats import CachedReference, LiveReference, ReferenceSource
 
 DISTRIBUTION_CACHE_LIMIT = 512 * 2**20
@@ -142,6 +142,13 @@ class Runner:
                      f"the limit is {DISTRIBUTION_CACHE_LIMIT / 2**20:.0f} MB)")
         return CachedReference(self.reference_cache(job.dataset))
 
+    def train_config(self, job: Job) -> TrainConfig:
+        """The run's optimisation settings; on-policy objectives stop at ``train.online_steps``."""
+        train = self.config.train
+        if job.objective.needs.online and train.online_steps is not None and train.online_steps < train.steps:
+            return replace(train, steps=train.online_steps, warmup_steps=min(train.warmup_steps, train.online_steps))
+        return train
+
     # keys ------------------------------------------------------------------------------------------
     def comparability_key(self) -> str:
         """Rows share a table only when model, data, training budget and evaluation are the same."""
@@ -189,7 +196,7 @@ class Runner:
                 batches = OfflineBatches(self.dataset(job.dataset), self.config.train.micro_batch_size, job.seed,
                                          mismatched=needs.mismatched)
             result = train(job.objective, model, self.tokenizer, batches, self.reference_source(job),
-                           self.config.train, directory, job.seed, progress=self.config.progress)
+                           self.train_config(job), directory, job.seed, progress=self.config.progress)
             train_seconds, step_seconds, tokens = result.seconds, result.step_seconds, result.tokens
             resumed = result.resumed_from
             if resumed:
@@ -201,7 +208,7 @@ class Runner:
         record = {"job": {"id": directory.name, "method": job.method, "seed": job.seed,
                           "selector": self.config.data.selector, "hyperparameters": job.hyperparameters,
                           "reduction": job.objective.reduction, "family": job.objective.family,
-                          "data_kind": job.data_kind, "steps": self.config.train.steps,
+                          "data_kind": job.data_kind, "steps": self.train_config(job).steps,
                           "resumed_from": resumed},
                   "metrics": metrics, "provenance": self.provenance(), "cost": cost}
         if job.swept:

@@ -33,6 +33,9 @@ class TrainConfig:
     """Optimisation settings shared by every objective of a run (part of every job's key)."""
 
     steps: int = 100
+    online_steps: int | None = 50
+    """At most this many steps for on-policy objectives, whose steps also sample k responses per prompt
+    (about 4x dearer on the gym); None trains them for ``steps``. The leaderboard's steps column shows it."""
     micro_batch_size: int = 16
     """Prompts per micro-batch (x n responses each); batch-level objectives depend on it."""
     grad_accum: int = 1

@@ -168,3 +168,15 @@ def test_an_unreadable_frontier_file_is_named(tmp_path: Path) -> None:
     path.write_text("{}")
     with pytest.raises(BenchError, match=r"frontier\.json: unreadable"):
         read_frontier(path)
+
+
+def test_regret_past_the_valid_range_is_bounded_by_best_of_n_too() -> None:
+    rewards = np.random.default_rng(0).normal(size=(4, 256))
+    frontier = Frontier.from_rewards(rewards, [f"p{i}" for i in range(4)], "ref")
+    far = frontier.kl_max + 50.0
+    best = float(frontier.best_of_n["reward"].max())
+    last_valid = float(frontier.table[frontier.table["valid"].astype(bool)]["reward"].max())
+    assert best > last_valid  # best-of-256 reaches further than the importance weights can
+    assert frontier.regret(far, 0.1, beyond="last") == pytest.approx(best - 0.1)
+    inside = frontier.kl_max / 2
+    assert frontier.regret(inside, 0.1, beyond="last") == pytest.approx(frontier.regret(inside, 0.1))

@@ -44,6 +44,17 @@ def test_an_online_objective_samples_scores_and_trains(tmp_path, smoke_config, s
     (log,) = tmp_path.glob("jobs/toy_online-*/train_log.jsonl")
     records = [json.loads(line) for line in log.read_text().splitlines()]
     assert len(records) == config.train.steps
+    (metrics,) = tmp_path.glob("jobs/toy_online-*/metrics.json")
+    assert json.loads(metrics.read_text())["job"]["steps"] == config.train.steps
     assert all(torch.isfinite(torch.tensor(r["loss"])) for r in records)
     assert all("score" in r for r in records)  # the scores came from the run's reward function
     assert not any(line.startswith("reference pass") for line in lines)  # on-policy: nothing cached
+
+
+def test_online_objectives_stop_at_train_online_steps(tmp_path, smoke_config, smoke_gym):
+    config = build_config(["preset=smoke", f"cache={smoke_config.cache}", f"store={tmp_path}", "progress=false",
+                           "method=rloo,dpo", "train.online_steps=2"])
+    run(config, say=lambda line: None)
+    steps = {p.parent.name.split("-")[0]: len(p.read_text().splitlines())
+             for p in tmp_path.glob("jobs/*/train_log.jsonl")}
+    assert steps == {"rloo": 2, "dpo": config.train.steps}
