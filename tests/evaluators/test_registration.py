@@ -24,17 +24,27 @@ def test_default_evaluators_are_registered_under_their_names() -> None:
         assert EVALUATORS.get(name).name == name
 
 
+class MarkedWordCount(WordCount):
+    spurious_markers = ("x",)
+
+
 def test_run_evaluators_merges_every_default_metric() -> None:
-    inputs = EvalInputs(["p0", "p1"], [["a b c", "a b"], ["a b c d", "x y"]], [["a b"], ["a"]],
-                        judges={"gold": WordCount()},
-                        policy_logps=np.array([[-1.0, -2.0], [-3.0, -4.0]]),
-                        policy_ref_logps=np.array([[-2.0, -2.0], [-3.0, -5.0]]))
+    prompts = [f"p{i}" for i in range(6)]
+    policy = [[f"a b c {i}", f"x b {i}"] for i in range(6)]
+    reference = [[f"a {i}", f"b {i}"] for i in range(6)]
+    inputs = EvalInputs(prompts, policy, reference, judges={"gold": MarkedWordCount()},
+                        policy_logps=np.full((6, 2), -2.0), policy_ref_logps=np.full((6, 2), -3.0),
+                        policy_token_entropy=np.full((6, 2), 0.5),
+                        heldout_logps=np.array([[-1.0, -3.0], [-2.0, -1.0]]),
+                        heldout_ref_logps=np.array([[-2.0, -2.0], [-2.0, -2.0]]))
     metrics, identities = run_evaluators(inputs)
     assert set(identities) == set(DEFAULT_EVALUATORS)
-    assert {"gold_win_rate", "gold_win_rate_ci_low", "gold_win_rate_ci_high", "gold_reward",
-            "gold_reward_reference", "kl", "kl_stderr", "length", "length_reference", "length_gain",
-            "distinct_2_across", "distinct_2_per_input"} == set(metrics)
-    assert metrics["gold_win_rate"] == 100.0  # policy's first samples are longer than the reference's
+    emitted_by = {name: set(run_evaluators(inputs, [name])[0]) for name in DEFAULT_EVALUATORS}
+    assert all(emitted_by.values()), [name for name, emitted in emitted_by.items() if not emitted]
+    assert set(metrics) == set().union(*emitted_by.values())
+    assert metrics["gold_win_rate"] == 100.0  # every policy sample is longer than its reference sample
+    assert metrics["kl"] == pytest.approx(1.0) and metrics["entropy"] == pytest.approx(0.5)
+    assert metrics["marker_uptake"] == pytest.approx(50.0)  # half the policy samples carry "x", none of the reference's
 
 
 def test_two_evaluators_emitting_one_metric_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
