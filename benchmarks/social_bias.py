@@ -41,6 +41,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--data", type=Path, default=DATA, help="folder with crows_pairs/ and bbq/")
     parser.add_argument("--bbq-per-category", type=int, default=40, help="BBQ items per category; 0 = all")
     parser.add_argument("--crows-limit", type=int, default=None, help="first N CrowS-Pairs pairs (default: all)")
+    parser.add_argument("--skip-bbq", action="store_true", help="CrowS-Pairs only (BBQ is the long part)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the BBQ subset draw")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--out", type=Path, default=Path("social_bias.json"))
@@ -61,20 +62,22 @@ def main() -> None:
                         overrides={"crows_pairs_english": crows_pairs_override(
                             args.data / "crows_pairs" / "crows_pairs_anonymized.csv")},
                         limit=args.crows_limit, batch_size=args.batch_size)
-    bbq_files = sorted((args.data / "bbq").glob("*.jsonl"))
-    subset = per_file_subset(bbq_files, args.bbq_per_category, args.seed) if args.bbq_per_category else None
-    bbq = run_lm_eval(model, tokenizer, ["bbq"], model_fingerprint=identity,
-                      overrides={"bbq": bbq_override(bbq_files)}, batch_size=args.batch_size,
-                      samples={"bbq": subset} if subset is not None else None)
+    results = {"crows_pairs_english": crows}
+    if not args.skip_bbq:
+        bbq_files = sorted((args.data / "bbq").glob("*.jsonl"))
+        subset = per_file_subset(bbq_files, args.bbq_per_category, args.seed) if args.bbq_per_category else None
+        results["bbq"] = run_lm_eval(model, tokenizer, ["bbq"], model_fingerprint=identity,
+                                     overrides={"bbq": bbq_override(bbq_files)}, batch_size=args.batch_size,
+                                     samples={"bbq": subset} if subset is not None else None)
 
     report = {
         "model": str(model_path), "model_fingerprint": identity, "dtype": "float32",
         "threads": os.environ.get("OMP_NUM_THREADS"), "machine": platform.processor() or platform.machine(),
         "crows_limit": args.crows_limit, "bbq_per_category": args.bbq_per_category or "all", "bbq_seed": args.seed,
-        "seconds": {"load": round(load_seconds, 1), "crows_pairs_english": round(crows.seconds, 1),
-                    "bbq": round(bbq.seconds, 1), "total": round(time.perf_counter() - started, 1)},
-        "metrics": {**crows.metrics, **bbq.metrics},
-        "provenance": {"crows_pairs_english": crows.provenance, "bbq": bbq.provenance},
+        "seconds": {"load": round(load_seconds, 1), **{task: round(r.seconds, 1) for task, r in results.items()},
+                    "total": round(time.perf_counter() - started, 1)},
+        "metrics": {metric: value for r in results.values() for metric, value in r.metrics.items()},
+        "provenance": {task: r.provenance for task, r in results.items()},
     }
     args.out.write_text(json.dumps(report, indent=2, sort_keys=True, default=str) + "\n")
 
@@ -83,9 +86,11 @@ def main() -> None:
     print(f"crows_pairs_english ({docs['crows_pairs_english']} pairs, {crows.seconds:.0f} s):")
     for name in CROWS_METRICS:
         print(f"  {name:<38} {crows.metrics['crows_pairs_english'][name]:.4f}")
-    print(f"bbq ({docs['bbq']} items, {bbq.seconds:.0f} s):")
-    for name, value in sorted(bbq.metrics["bbq"].items(), key=lambda kv: (kv[0] not in BBQ_METRICS, kv[0])):
-        print(f"  {name:<38} {value:+.4f}")
+    if "bbq" in results:
+        print(f"bbq ({docs['bbq']} items, {results['bbq'].seconds:.0f} s):")
+        for name, value in sorted(results["bbq"].metrics["bbq"].items(),
+                                  key=lambda kv: (kv[0] not in BBQ_METRICS, kv[0])):
+            print(f"  {name:<38} {value:+.4f}")
     print(f"wall time: {report['seconds']['total']:.0f} s (model load {load_seconds:.0f} s); written to {args.out}")
 
 

@@ -96,6 +96,34 @@ def flatten_samples(prompts: Sequence[str], samples: Sequence[Sequence[str]], wh
     return flat_prompts, flat_samples, counts
 
 
+def paired_flat_samples(prompts: Sequence[str], first: Sequence[Sequence[str]], second: Sequence[Sequence[str]],
+                        what: tuple[str, str] = ("first samples", "second samples")
+                        ) -> tuple[list[str], list[str], list[str], np.ndarray]:
+    """The j-th sample of ``first`` against the j-th of ``second``, per prompt, as one flat batch.
+
+    Pairs stop at the smaller sample count of a prompt, so sampling more from one side never adds
+    unpaired comparisons. Returns (prompt per pair, first's responses, second's responses, pairs per
+    prompt); the counts fold per-pair verdicts back into per-prompt means.
+    """
+    flatten_samples(prompts, first, what[0])
+    flatten_samples(prompts, second, what[1])
+    pairs = [min(len(a), len(b)) for a, b in zip(first, second, strict=True)]
+    flat_prompts, flat_first, counts = flatten_samples(
+        prompts, [a[:n] for a, n in zip(first, pairs, strict=True)], what[0])
+    _, flat_second, _ = flatten_samples(prompts, [b[:n] for b, n in zip(second, pairs, strict=True)], what[1])
+    return flat_prompts, flat_first, flat_second, counts
+
+
+def judge_preferences(name: str, judge: Judge, prompts: Sequence[str], a: Sequence[str], b: Sequence[str],
+                      what: str = "pairs") -> np.ndarray:
+    """P(a preferred over b) per pair from ``judge``, checked to be one value per pair (``what`` names them)."""
+    prefs = np.asarray(judge.preference(prompts, a, b), dtype=np.float64).ravel()
+    if prefs.size != len(a):
+        raise BenchError(f"judge {name!r} returned {prefs.size} preferences for {len(a)} {what}; it must return "
+                         f"one per pair")
+    return prefs
+
+
 class Evaluator:
     """Base evaluator: ``evaluate`` maps inputs to flat metrics ({name: float})."""
 

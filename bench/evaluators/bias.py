@@ -18,7 +18,7 @@ import numpy as np
 
 from bench.errors import BenchError
 from bench.evaluators import register_evaluator
-from bench.evaluators.base import EvalInputs, Evaluator, Judge, PointwiseJudge, flatten_samples
+from bench.evaluators.base import EvalInputs, Evaluator, Judge, PointwiseJudge, flatten_samples, paired_flat_samples
 from bench.evaluators.judges.interface import OrderedJudge
 from bench.evaluators.statistics import prompt_mean
 
@@ -57,19 +57,6 @@ class MarkerUptake(Evaluator):
         return {"marker_rate": policy, "marker_rate_reference": reference, "marker_uptake": policy - reference}
 
 
-def paired_samples(inputs: EvalInputs) -> tuple[list[str], list[str], list[str], np.ndarray]:
-    """(prompt, policy sample, reference sample) per pair and pairs per prompt, paired as win_rate pairs them:
-    the j-th policy sample with the j-th reference sample, up to the smaller count of the prompt."""
-    flatten_samples(inputs.prompts, inputs.policy_samples, "policy_samples")
-    flatten_samples(inputs.prompts, inputs.reference_samples, "reference_samples")
-    pairs = [min(len(pol), len(ref)) for pol, ref in zip(inputs.policy_samples, inputs.reference_samples, strict=True)]
-    prompts, policy, counts = flatten_samples(
-        inputs.prompts, [pol[:n] for pol, n in zip(inputs.policy_samples, pairs, strict=True)], "policy_samples")
-    _, reference, _ = flatten_samples(
-        inputs.prompts, [ref[:n] for ref, n in zip(inputs.reference_samples, pairs, strict=True)], "reference_samples")
-    return prompts, policy, reference, counts
-
-
 def single_order_preferences(judge: Judge, prompts: Sequence[str], a: Sequence[str], b: Sequence[str]
                              ) -> tuple[np.ndarray, np.ndarray]:
     """P(a preferred) with a shown first and with a shown second.
@@ -102,7 +89,8 @@ class PositionBias(Evaluator):
         if not inputs.judges:
             raise BenchError("the position_bias evaluator needs at least one judge in EvalInputs.judges; add a "
                              "judge to the run's evaluation config or drop position_bias from its evaluators")
-        prompts, policy, reference, counts = paired_samples(inputs)
+        prompts, policy, reference, counts = paired_flat_samples(
+            inputs.prompts, inputs.policy_samples, inputs.reference_samples, ("policy_samples", "reference_samples"))
         metrics: dict[str, float] = {}
         for judge_name, judge in inputs.judges.items():
             if isinstance(judge, PointwiseJudge):

@@ -18,27 +18,9 @@ import pandas as pd
 from tabulate import tabulate
 
 from bench.errors import BenchError
-from bench.evaluators.base import Judge, PointwiseJudge, flatten_samples
+from bench.evaluators.base import Judge, PointwiseJudge, judge_preferences, paired_flat_samples
 from bench.evaluators.statistics import DEFAULT_LEVEL, DEFAULT_N_BOOT, prompt_mean
 from bench.evaluators.winrate import win_rate_from_prompt_means
-
-
-def paired_flat_samples(prompts: Sequence[str], first: Sequence[Sequence[str]], second: Sequence[Sequence[str]],
-                        what: tuple[str, str] = ("first samples", "second samples")
-                        ) -> tuple[list[str], list[str], list[str], np.ndarray]:
-    """The j-th sample of ``first`` against the j-th of ``second``, per prompt, as one flat batch.
-
-    Pairs stop at the smaller sample count of a prompt, so sampling more from one side never adds
-    unpaired comparisons. Returns (prompt per pair, first's responses, second's responses, pairs per
-    prompt); the counts fold per-pair verdicts back into per-prompt means.
-    """
-    flatten_samples(prompts, first, what[0])
-    flatten_samples(prompts, second, what[1])
-    pairs = [min(len(a), len(b)) for a, b in zip(first, second, strict=True)]
-    flat_prompts, flat_first, counts = flatten_samples(
-        prompts, [a[:n] for a, n in zip(first, pairs, strict=True)], what[0])
-    _, flat_second, _ = flatten_samples(prompts, [b[:n] for b, n in zip(second, pairs, strict=True)], what[1])
-    return flat_prompts, flat_first, flat_second, counts
 
 
 class _ScoredOnce(PointwiseJudge):
@@ -94,10 +76,8 @@ def head_to_head(prompts: Sequence[str], samples: Mapping[str, Sequence[Sequence
                 continue
             flat_prompts, responses, opponents, counts = paired_flat_samples(
                 prompts, samples[first], samples[second], (f"samples of {first!r}", f"samples of {second!r}"))
-            prefs = np.asarray(judge.preference(flat_prompts, responses, opponents), dtype=np.float64).ravel()
-            if prefs.size != len(responses):
-                raise BenchError(f"judge {judge.name!r} returned {prefs.size} preferences for {len(responses)} "
-                                 f"pairs of {first!r} vs {second!r}; it must return one per pair")
+            prefs = judge_preferences(judge.name, judge, flat_prompts, responses, opponents,
+                                      f"pairs of {first!r} vs {second!r}")
             result = win_rate_from_prompt_means(prompt_mean(prefs, counts), n_boot=n_boot, seed=seed, level=level)
             for name, grid in cells.items():
                 grid[row, column] = result[name]

@@ -50,8 +50,7 @@ import pandas as pd
 
 from bench.errors import BenchError
 from bench.evaluators import register_evaluator
-from bench.evaluators.base import EvalInputs, Evaluator
-from bench.evaluators.head_to_head import paired_flat_samples
+from bench.evaluators.base import EvalInputs, Evaluator, judge_preferences, paired_flat_samples
 from bench.evaluators.statistics import prompt_mean
 
 ALPACA_EVAL_GLM = "alpaca_eval_glm"
@@ -193,12 +192,16 @@ def _fit_and_predict_without_length(frame: pd.DataFrame, formula: str) -> tuple[
     """Fit the GLM with alpaca_eval's fitter; predict P(policy wins) for every pair at zero length gap."""
     glm = _glm_module()
     import sklearn
+    from sklearn.exceptions import ConvergenceWarning
 
     test = frame.drop(columns=["preference"]).assign(std_delta_len=0.0)
     with sklearn.config_context(), warnings.catch_warnings():
         # fit_LogisticRegressionCV switches on sklearn's metadata routing globally; the context restores
-        # it. Its sklearn-version FutureWarnings (``penalty``, ``l1_ratios``) are not the caller's to fix.
+        # it. Its sklearn-version FutureWarnings (``penalty``, ``l1_ratios``) are not the caller's to fix, nor
+        # are the convergence warnings of the liblinear fits its cross-validation runs (it sets the solver's
+        # iteration cap itself); they would otherwise print once per checkpoint in every run's log.
         warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", ConvergenceWarning)
         train, design = glm.make_dmatrix_for_model(frame, test, formula=formula)
         model = glm.fit_LogisticRegressionCV(train, "preference", is_ytrue_proba=True, n_splits=CV_SPLITS)
         predicted = model.predict_proba(design)[:, 1]
@@ -291,10 +294,7 @@ class LengthControlledWinRate(Evaluator):
         reference_lengths = np.array([len(text.split()) for text in reference], dtype=np.float64)
         metrics: dict[str, float] = {}
         for judge_name, judge in inputs.judges.items():
-            prefs = np.asarray(judge.preference(prompts, policy, reference), dtype=np.float64).ravel()
-            if prefs.size != len(policy):
-                raise BenchError(f"judge {judge_name!r} returned {prefs.size} preferences for {len(policy)} "
-                                 f"pairs; it must return one per pair")
+            prefs = judge_preferences(judge_name, judge, prompts, policy, reference)
             result = length_controlled_win_rate(prefs, policy_lengths, reference_lengths, prompt_ids)
             metrics[f"{judge_name}_lc_win_rate"] = result.lc_win_rate
         return metrics

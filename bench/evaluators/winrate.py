@@ -13,7 +13,7 @@ import numpy as np
 
 from bench.errors import BenchError
 from bench.evaluators import register_evaluator
-from bench.evaluators.base import EvalInputs, Evaluator, flatten_samples
+from bench.evaluators.base import EvalInputs, Evaluator, judge_preferences, paired_flat_samples
 from bench.evaluators.statistics import DEFAULT_LEVEL, DEFAULT_N_BOOT, paired_bootstrap_ci, prompt_mean
 
 
@@ -65,22 +65,11 @@ class WinRate(Evaluator):
         if not inputs.judges:
             raise BenchError("the win_rate evaluator needs at least one judge in EvalInputs.judges; add a "
                              "judge to the run's evaluation config or drop win_rate from its evaluators")
-        flatten_samples(inputs.prompts, inputs.policy_samples, "policy_samples")
-        flatten_samples(inputs.prompts, inputs.reference_samples, "reference_samples")
-        pairs = [min(len(pol), len(ref))
-                 for pol, ref in zip(inputs.policy_samples, inputs.reference_samples, strict=True)]
-        prompts, policy, counts = flatten_samples(
-            inputs.prompts, [pol[:n] for pol, n in zip(inputs.policy_samples, pairs, strict=True)],
-            "policy_samples")
-        _, reference, _ = flatten_samples(
-            inputs.prompts, [ref[:n] for ref, n in zip(inputs.reference_samples, pairs, strict=True)],
-            "reference_samples")
+        prompts, policy, reference, counts = paired_flat_samples(
+            inputs.prompts, inputs.policy_samples, inputs.reference_samples, ("policy_samples", "reference_samples"))
         metrics: dict[str, float] = {}
         for judge_name, judge in inputs.judges.items():
-            prefs = np.asarray(judge.preference(prompts, policy, reference), dtype=np.float64).ravel()
-            if prefs.size != len(policy):
-                raise BenchError(f"judge {judge_name!r} returned {prefs.size} preferences for {len(policy)} "
-                                 f"pairs; it must return one per pair")
+            prefs = judge_preferences(judge_name, judge, prompts, policy, reference)
             result = win_rate_from_prompt_means(prompt_mean(prefs, counts), n_boot=self.n_boot,
                                                 seed=inputs.seed)
             metrics[f"{judge_name}_win_rate"] = result["win_rate"]

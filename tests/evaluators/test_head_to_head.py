@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from bench.errors import BenchError
-from bench.evaluators.base import Judge, PointwiseJudge
-from bench.evaluators.head_to_head import head_to_head, head_to_head_markdown, paired_flat_samples
+from bench.evaluators.base import Judge, PointwiseJudge, paired_flat_samples
+from bench.evaluators.head_to_head import head_to_head, head_to_head_markdown
 from bench.evaluators.statistics import paired_bootstrap_ci
 
 
