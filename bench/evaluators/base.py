@@ -114,6 +114,19 @@ def paired_flat_samples(prompts: Sequence[str], first: Sequence[Sequence[str]], 
     return flat_prompts, flat_first, flat_second, counts
 
 
+def judged_pairs(inputs: EvalInputs, evaluator: str) -> tuple[list[str], list[str], list[str], np.ndarray]:
+    """The (policy, reference) sample pairs every judge-based evaluator compares, after checking for judges.
+
+    Returns :func:`paired_flat_samples` of the policy and reference samples; an evaluator that judges
+    pairs and finds no judge says how to fix the run.
+    """
+    if not inputs.judges:
+        raise BenchError(f"the {evaluator} evaluator needs at least one judge in EvalInputs.judges; add a judge to "
+                         f"the run's evaluation config or drop {evaluator} from its evaluators")
+    return paired_flat_samples(inputs.prompts, inputs.policy_samples, inputs.reference_samples,
+                               ("policy_samples", "reference_samples"))
+
+
 def judge_preferences(name: str, judge: Judge, prompts: Sequence[str], a: Sequence[str], b: Sequence[str],
                       what: str = "pairs") -> np.ndarray:
     """P(a preferred over b) per pair from ``judge``, checked to be one value per pair (``what`` names them)."""

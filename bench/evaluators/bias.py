@@ -18,7 +18,7 @@ import numpy as np
 
 from bench.errors import BenchError
 from bench.evaluators import register_evaluator
-from bench.evaluators.base import EvalInputs, Evaluator, Judge, PointwiseJudge, flatten_samples, paired_flat_samples
+from bench.evaluators.base import EvalInputs, Evaluator, Judge, PointwiseJudge, flatten_samples, judged_pairs
 from bench.evaluators.judges.interface import OrderedJudge
 from bench.evaluators.statistics import prompt_mean
 
@@ -86,11 +86,7 @@ class PositionBias(Evaluator):
     """
 
     def evaluate(self, inputs: EvalInputs) -> dict[str, float]:
-        if not inputs.judges:
-            raise BenchError("the position_bias evaluator needs at least one judge in EvalInputs.judges; add a "
-                             "judge to the run's evaluation config or drop position_bias from its evaluators")
-        prompts, policy, reference, counts = paired_flat_samples(
-            inputs.prompts, inputs.policy_samples, inputs.reference_samples, ("policy_samples", "reference_samples"))
+        prompts, policy, reference, counts = judged_pairs(inputs, self.name)
         metrics: dict[str, float] = {}
         for judge_name, judge in inputs.judges.items():
             if isinstance(judge, PointwiseJudge):

@@ -50,7 +50,7 @@ import pandas as pd
 
 from bench.errors import BenchError
 from bench.evaluators import register_evaluator
-from bench.evaluators.base import EvalInputs, Evaluator, judge_preferences, paired_flat_samples
+from bench.evaluators.base import EvalInputs, Evaluator, judge_preferences, judged_pairs
 from bench.evaluators.statistics import prompt_mean
 
 ALPACA_EVAL_GLM = "alpaca_eval_glm"
@@ -284,11 +284,7 @@ class LengthControlledWinRate(Evaluator):
                 "scikit-learn": _package_version("scikit-learn")}
 
     def evaluate(self, inputs: EvalInputs) -> dict[str, float]:
-        if not inputs.judges:
-            raise BenchError("the lc_win_rate evaluator needs at least one judge in EvalInputs.judges; add a "
-                             "judge to the run's evaluation config or drop lc_win_rate from its evaluators")
-        prompts, policy, reference, counts = paired_flat_samples(
-            inputs.prompts, inputs.policy_samples, inputs.reference_samples, ("policy_samples", "reference_samples"))
+        prompts, policy, reference, counts = judged_pairs(inputs, self.name)
         prompt_ids = np.repeat(np.arange(len(inputs.prompts)), counts)
         policy_lengths = np.array([len(text.split()) for text in policy], dtype=np.float64)
         reference_lengths = np.array([len(text.split()) for text in reference], dtype=np.float64)

@@ -13,7 +13,7 @@ import numpy as np
 
 from bench.errors import BenchError
 from bench.evaluators import register_evaluator
-from bench.evaluators.base import EvalInputs, Evaluator, judge_preferences, paired_flat_samples
+from bench.evaluators.base import EvalInputs, Evaluator, judge_preferences, judged_pairs
 from bench.evaluators.statistics import DEFAULT_LEVEL, DEFAULT_N_BOOT, paired_bootstrap_ci, prompt_mean
 
 
@@ -62,11 +62,7 @@ class WinRate(Evaluator):
     n_boot: ClassVar[int] = DEFAULT_N_BOOT
 
     def evaluate(self, inputs: EvalInputs) -> dict[str, float]:
-        if not inputs.judges:
-            raise BenchError("the win_rate evaluator needs at least one judge in EvalInputs.judges; add a "
-                             "judge to the run's evaluation config or drop win_rate from its evaluators")
-        prompts, policy, reference, counts = paired_flat_samples(
-            inputs.prompts, inputs.policy_samples, inputs.reference_samples, ("policy_samples", "reference_samples"))
+        prompts, policy, reference, counts = judged_pairs(inputs, self.name)
         metrics: dict[str, float] = {}
         for judge_name, judge in inputs.judges.items():
             prefs = judge_preferences(judge_name, judge, prompts, policy, reference)
