@@ -97,10 +97,9 @@ def methods() -> None:
     for name in METHODS.names():
         objective = build_objective(name)
         needs = objective.needs
-        declared = [f.name if getattr(needs, f.name) is True else f"{f.name}={getattr(needs, f.name)}"
+        declared = [f.name if value is True else f"{f.name}={value}"
                     for f in dataclasses.fields(needs)
-                    if f.name != "data" and getattr(needs, f.name) not in (False, None) and
-                    getattr(needs, f.name) != f.default]
+                    if f.name != "data" and (value := getattr(needs, f.name)) is not None and value != f.default]
         defaults = {k: v for k, v in objective.hyperparameters().items() if k != "reduction"}
         rows.append({"name": name, "family": objective.family, "reduction": objective.reduction,
                      "data": needs.data, "needs": ", ".join(declared) or "-",

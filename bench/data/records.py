@@ -121,6 +121,11 @@ def load_jsonl(path: Path) -> list[Example]:
     return examples
 
 
+def has_scores(examples: Iterable[Example]) -> bool:
+    """Whether every response of ``examples`` carries an explicit score (what reward-aware objectives read)."""
+    return all(r.score is not None for ex in examples for r in ex.responses)
+
+
 def dataset_fingerprint(examples: Iterable[Example]) -> str:
     """Content fingerprint of a dataset (order matters: it fixes the reference cache's row index)."""
     return fingerprint([to_json(e) for e in examples])

@@ -40,7 +40,7 @@ class Job:
     seed: int
     objective: Objective
     data_kind: str
-    dataset: str = ""
+    dataset: str
     """Which tokenised dataset it trains on: the data kind derived from the training pool, or
     ``"<kind>:native"`` for a dataset the world provides in that kind (the gym's scored k-wise rows)."""
     hyperparameters: dict[str, Any] = field(default_factory=dict)
@@ -111,7 +111,7 @@ def plan_jobs(config: RunConfig, variants: list[Variant], source_kind: str, has_
         dataset = needs.data
         derivable = can_derive(source_kind, needs.data) and (has_scores or not needs.scores)
         if not needs.online and not derivable:
-            if native.get(needs.data, False) or (needs.data in native and not needs.scores):
+            if needs.data in native and (native[needs.data] or not needs.scores):
                 dataset = f"{needs.data}:{NATIVE}"
             elif not can_derive(source_kind, needs.data):
                 raise PlanError(f"method {method} needs {needs.data!r} data; the run's dataset holds "

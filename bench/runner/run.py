@@ -17,6 +17,7 @@ from pathlib import Path
 from bench import __version__, atomic
 from bench.config import RunConfig, to_yaml
 from bench.data.derive import derive
+from bench.data.records import has_scores
 from bench.data.tokenize import TokenizedDataset, encode_prompts, tokenize_dataset
 from bench.errors import ConfigError
 from bench.evaluators.head_to_head import head_to_head, head_to_head_markdown
@@ -70,7 +71,7 @@ class Runner:
             say(line)
         self.jobs = plan_jobs(config, variants, self.world.source_kind, self.world.has_scores,
                               has_validation=bool(self.world.validation_examples),
-                              native={kind: _scored(rows) for kind, rows in self.world.native_datasets.items()})
+                              native={kind: has_scores(rows) for kind, rows in self.world.native_datasets.items()})
         self.tokenizer = load_tokenizer(self.world.base_model, config.model.trust_remote_code)
         self.evaluation = Evaluation(config, self.world)
         self._datasets: dict[str, TokenizedDataset] = {}
@@ -257,7 +258,6 @@ class Runner:
         return RunResult(jobs=len(todo), trained=len(pending), reused=len(todo) - len(pending),
                          seconds=time.perf_counter() - started, leaderboards=boards)
 
-
     # publishing ------------------------------------------------------------------------------------
     def publish(self) -> list[Path]:
         """The leaderboards, and for the gym the frontier plot; the run's head-to-head matrices beside them."""
@@ -288,7 +288,7 @@ class Runner:
         jobs = [job for job in self.jobs if job.seed == seed and not job.swept]
         if len(jobs) < 2 or not self.world.judges:
             return []
-        samples = {job.label.split(" seed=")[0]: self.evaluation.samples(
+        samples = {job.method: self.evaluation.samples(
             job_dir(self.store, job.method, job.seed, self.job_key(job)) / CHECKPOINT, job.method)
             for job in jobs}
         samples["reference"] = self.evaluation.samples(self.world.base_model, "reference-resample",
@@ -304,10 +304,6 @@ class Runner:
                                     f"paired-bootstrap interval over prompts.\n")
             paths.append(path)
         return paths
-
-
-def _scored(examples: list) -> bool:
-    return all(r.score is not None for ex in examples for r in ex.responses)
 
 
 def run(config: RunConfig, say: Callable[[str], None] = print) -> RunResult:

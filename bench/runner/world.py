@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.config import RunConfig
-from bench.data.records import Example, dataset_fingerprint, load_jsonl
+from bench.data.records import Example, dataset_fingerprint, has_scores, load_jsonl
 from bench.errors import BenchError
 from bench.evaluators.base import Judge
 from bench.fingerprint import directory_fingerprint, fingerprint
@@ -44,7 +44,7 @@ class World:
 
     @property
     def has_scores(self) -> bool:
-        return all(r.score is not None for ex in self.train_examples for r in ex.responses)
+        return has_scores(self.train_examples)
 
 
 def _model_fingerprint(path: str) -> str:
