@@ -133,6 +133,35 @@ def regress(method: str, overrides: tuple[str, ...], update_baselines: bool, bas
         sys.exit(1)
 
 
+@main.group()
+def report() -> None:
+    """Reports built from several runs."""
+
+
+@report.command(context_settings={"ignore_unknown_options": True})
+@click.argument("overrides", nargs=-1, type=click.UNPROCESSED)
+@click.option("--study", "studies", multiple=True,
+              help="Run only this study (fpo, rpo, causal, selectors); repeatable. Default: all.")
+@click.option("--seeds", default="0,1,2", show_default=True, help="Comma list of seeds (at least 3 for verdicts).")
+@click.option("--root", default="runs/seeds", show_default=True, type=click.Path(path_type=Path),
+              help="Where the studies' results stores live.")
+@click.option("--out", default="docs/seeds.md", show_default=True, type=click.Path(path_type=Path))
+def seeds(overrides: tuple[str, ...], studies: tuple[str, ...], seeds: str, root: Path, out: Path) -> None:
+    """Each seed paper's comparison on the gym over several seeds, with verdicts: bench report seeds"""
+    from bench.runner.seeds_report import SeedsReport, studies_named
+
+    try:
+        seed_list = tuple(int(s) for s in seeds.split(",") if s.strip())
+    except ValueError as exc:
+        raise BenchError(f"--seeds={seeds!r}: give a comma list of integers, e.g. --seeds 0,1,2") from exc
+    report = SeedsReport(root, seed_list, tuple(overrides), say=lambda line: click.echo(line, err=True))
+    for study in studies_named(list(studies)):
+        report.run_study(study)
+    path = report.write(studies_named([]), out)
+    click.echo(path.read_text())
+    click.echo(f"wrote {path}", err=True)
+
+
 @main.command()
 @click.argument("what", type=click.Choice(["config"]))
 @click.argument("overrides", nargs=-1, type=click.UNPROCESSED)

@@ -35,6 +35,10 @@ class DataSettings:
     val_path: str | None = None
     """JSONL of held-out preference pairs: reward accuracy, and the prompts sweeps select on."""
     selector: str = "all"
+    gym_pool: str = "pairs"
+    """The gym's data kind that forms the training pool: ``pairs`` (annotator labels) or ``kwise`` (the same
+    prompts with k scored responses; pairwise objectives then train on each row's best-vs-worst pair, so
+    they see the same scores as reward-aware ones). Sources other than the gym take their file's kind."""
     max_prompt_tokens: int = 64
     max_response_tokens: int = 48
 
@@ -105,6 +109,7 @@ PRESETS: dict[str, list[str]] = {
 }
 
 LIST_KEYS = ("method", "seed")
+GYM_POOLS = ("pairs", "kwise")
 
 
 def _flat_keys(node: Any, prefix: str = "") -> list[str]:
@@ -170,6 +175,8 @@ def _validate(config: RunConfig) -> None:
         raise ConfigError("method= is empty; give a method name, a comma list or all")
     if config.generate.samples_per_prompt < 1:
         raise ConfigError("generate.samples_per_prompt must be >= 1")
+    if config.data.gym_pool not in GYM_POOLS:
+        raise ConfigError(f"data.gym_pool={config.data.gym_pool!r}: use {' or '.join(GYM_POOLS)}")
     if config.data.source not in ("gym", "jsonl"):
         raise ConfigError(f"data.source={config.data.source!r}: use gym or jsonl")
     if config.data.source == "jsonl" and not (config.data.path and config.model.path):

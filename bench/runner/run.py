@@ -180,6 +180,7 @@ class Runner:
         directory.mkdir(parents=True, exist_ok=True)
         atomic.write_text(directory / "config.yaml", to_yaml(self.config))
         train_seconds, step_seconds, tokens, resumed = 0.0, 0.0, 0, 0
+        per_step, peak_mb, memory_kind = None, None, None
         if not (directory / CHECKPOINT / "bench_fingerprint").is_file():
             needs = job.objective.needs
             model = self._load_base()
@@ -200,12 +201,16 @@ class Runner:
                            self.train_config(job), directory, job.seed, progress=self.config.progress)
             train_seconds, step_seconds, tokens = result.seconds, result.step_seconds, result.tokens
             resumed = result.resumed_from
+            per_step, memory_kind = result.seconds_per_step, result.memory_kind
+            peak_mb = result.peak_memory_bytes / 2**20 if result.peak_memory_bytes is not None else None
             if resumed:
                 self.say(f"{job.label}: resumed from the snapshot at step {resumed}")
         metrics, cost = (self.evaluation.evaluate(directory / CHECKPOINT, job.method) if self.evaluates
                          else ({}, {}))
         cost.update({"train_seconds": train_seconds, "train_tokens": tokens,
-                     "train_tokens_per_second": tokens / step_seconds if step_seconds else None})
+                     "train_tokens_per_second": tokens / step_seconds if step_seconds else None,
+                     "train_seconds_per_step": per_step, "train_peak_memory_mb": peak_mb,
+                     "train_memory_kind": memory_kind})
         record = {"job": {"id": directory.name, "method": job.method, "seed": job.seed,
                           "selector": self.config.data.selector, "hyperparameters": job.hyperparameters,
                           "reduction": job.objective.reduction, "family": job.objective.family,

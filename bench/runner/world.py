@@ -82,7 +82,7 @@ def _source_world(config: RunConfig, progress: bool) -> World:
 
         gym = build_gym(config.gym, config.data.max_prompt_tokens, config.data.max_response_tokens,
                         Path(config.cache), progress=progress)
-        examples = gym.dataset("pairs")
+        examples = gym.dataset(config.data.gym_pool)
         base = str(config.model.path or gym.reference_dir)
         return World(base_model=base, base_fingerprint=_model_fingerprint(base), train_examples=examples,
                      test_prompts=gym.test_prompts, validation_examples=gym.dataset("pairs", "val"),

@@ -24,6 +24,7 @@ from bench.data.tokenize import Batch
 from bench.errors import BenchError
 from bench.methods.base import Objective
 from bench.train.checkpoint import CHECKPOINT, load_snapshot, save_checkpoint, save_snapshot
+from bench.train.memory import PeakMemory
 from bench.train.metrics import MetricAccumulator
 from bench.train.stats import ReferenceSource, gather_stats
 
@@ -65,6 +66,16 @@ class TrainResult:
     """Wall time of the optimisation steps alone (what throughput figures divide by)."""
     tokens: int
     resumed_from: int
+    peak_memory_bytes: int | None = None
+    """Peak memory of this call (see :mod:`bench.train.memory`); None where it cannot be measured."""
+    memory_kind: str | None = None
+    """What ``peak_memory_bytes`` counts: ``cuda_allocated`` or ``process_rss``."""
+
+    @property
+    def seconds_per_step(self) -> float | None:
+        """Wall time per optimisation step run in this call (None when it resumed at the end)."""
+        steps_run = self.steps - self.resumed_from
+        return self.step_seconds / steps_run if steps_run > 0 else None
 
 
 def train(objective: Objective, model: torch.nn.Module, tokenizer, batches: BatchSource,
@@ -75,6 +86,7 @@ def train(objective: Objective, model: torch.nn.Module, tokenizer, batches: Batc
     run_dir.mkdir(parents=True, exist_ok=True)
     set_seed(seed)
     accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    memory = PeakMemory(accelerator.device)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr,
                                   betas=config.adam_betas, weight_decay=config.weight_decay)
     scheduler = get_scheduler(config.scheduler, optimizer, num_warmup_steps=config.warmup_steps,
@@ -121,10 +133,12 @@ def train(objective: Objective, model: torch.nn.Module, tokenizer, batches: Batc
                               objective.state_dict())
         step_seconds = time.perf_counter() - steps_started
     bar.close()
+    peak_memory = memory.peak_bytes()  # before saving: the figure is the training's, not serialisation's
     unwrapped = accelerator.unwrap_model(model)
     fingerprint = save_checkpoint(run_dir / CHECKPOINT, unwrapped, tokenizer)
     seconds = time.perf_counter() - started
-    return TrainResult(run_dir / CHECKPOINT, fingerprint, config.steps, seconds, step_seconds, tokens, start_step)
+    return TrainResult(run_dir / CHECKPOINT, fingerprint, config.steps, seconds, step_seconds, tokens, start_step,
+                       peak_memory_bytes=peak_memory, memory_kind=memory.kind)
 
 
 def _truncate_log(path: Path, step: int) -> None:
