@@ -65,9 +65,10 @@ def test_block_output_is_the_hidden_state_after_that_block():
 
 
 def test_an_out_of_range_layer_is_a_one_line_error():
-    with pytest.raises(BenchError, match=r"layer 3 is out of range: LlamaForCausalLM has blocks 0\.\.2"):
-        with block_output(_model(), 3):
-            pass
+    model = _model()
+    with pytest.raises(BenchError, match=r"layer 3 is out of range: LlamaForCausalLM has blocks 0\.\.2"), \
+            block_output(model, 3):
+        pass
 
 
 @pytest.mark.parametrize("layer", [0, 1])

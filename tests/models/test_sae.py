@@ -131,5 +131,5 @@ def test_layer_of_hook():
 def test_layer_resolution_prefers_the_request_and_names_the_key():
     sae = SparseAutoencoder(2, 4)
     assert sae.resolve_layer(3, "methods.fpo.layer") == 3
-    with pytest.raises(ConfigError, match="set methods.fpo.layer"):
+    with pytest.raises(ConfigError, match=r"set methods\.fpo\.layer"):
         sae.resolve_layer(None, "methods.fpo.layer")
