@@ -50,6 +50,9 @@ class ModelSettings:
     path: str | None = None
     dtype: str = "auto"
     trust_remote_code: bool = False
+    sae_path: str | None = None
+    """A sparse autoencoder on the base model's residual stream, in the sae-lens layout (cfg.json +
+    sae_weights.safetensors), for objectives that read SAE codes (FPO); None on the gym: its own SAE."""
 
 
 @dataclass

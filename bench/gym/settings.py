@@ -40,6 +40,24 @@ class ReferenceModelSettings:
 
 
 @dataclass
+class SaeSettings:
+    """The gym's own sparse autoencoder on the reference's residual stream (FPO's feature space).
+
+    Defaults (documented in :mod:`bench.gym.sae`): the middle block, 4x the hidden width, TopK with 16
+    active features per token, 300 Adam steps of 512 response tokens.
+    """
+
+    layer: int | None = None
+    """The block whose output it encodes; None: the middle block (num_hidden_layers // 2)."""
+    width_multiplier: int = 4
+    k: int = 16
+    steps: int = 300
+    batch_tokens: int = 512
+    lr: float = 3e-3
+    seed: int = 0
+
+
+@dataclass
 class GymSettings:
     """The embedded benchmark: prompt splits, annotator and reference model."""
 
@@ -50,3 +68,4 @@ class GymSettings:
     pair_temperature: float = 1.0
     annotator: AnnotatorSettings = field(default_factory=AnnotatorSettings)
     reference: ReferenceModelSettings = field(default_factory=ReferenceModelSettings)
+    sae: SaeSettings = field(default_factory=SaeSettings)

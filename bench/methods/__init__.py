@@ -48,6 +48,7 @@ from bench.methods import (  # noqa: E402
     anchored,
     distributional,
     dpo,
+    fpo,
     ipo,
     kto,
     length,
@@ -62,5 +63,5 @@ from bench.methods import (  # noqa: E402
 )
 
 __all__ = ["METHODS", "Objective", "adaptive", "anchored", "build_objective",
-           "distributional", "dpo", "ipo", "kto", "length", "margin", "reference_free", "register_method",
+           "distributional", "dpo", "fpo", "ipo", "kto", "length", "margin", "reference_free", "register_method",
            "reward_aware", "rloo", "sft", "simpo", "smoothed", "tdpo"]

@@ -27,6 +27,19 @@ Reduction = Literal["sum", "mean"]
 
 
 @dataclass(frozen=True)
+class SaeCodes:
+    """The SAE statistics an objective reads (FPO): the policy's mean-pooled codes and the reference's top-k.
+
+    The policy's codes come from the same forward pass as its log-probs; the reference's ``top_k``
+    largest codes per response are computed once into the reference cache.
+    """
+
+    top_k: int = 50
+    layer: int | None = None
+    """The block whose output the SAE encodes; None: the SAE's own layer (its cfg.json hook name)."""
+
+
+@dataclass(frozen=True)
 class Needs:
     """What an objective reads. The trainer gathers these statistics and nothing else.
 
@@ -42,8 +55,8 @@ class Needs:
     """Per-token KL(pi_ref(.|x, y<t) || pi_theta(.|x, y<t)) [B, n, T] over the full vocabulary (TDPO)."""
     scores: bool = False
     """A scalar score per response [B, n] (explicit reward-model or annotator scores)."""
-    sae_layer: int | None = None
-    """Mean-pooled SAE codes of the residual stream after this block (FPO)."""
+    sae: SaeCodes | None = None
+    """Mean-pooled SAE codes of the residual stream after a block, policy and reference (FPO)."""
     online: bool = False
     """Responses are sampled from the current policy and scored by the run's reward function."""
     samples_per_prompt: int = 1
@@ -85,6 +98,12 @@ class SequenceStats:
     """log pi_ref of the same mismatched pairs [B, n]."""
     mismatched_lengths: Tensor | None = None
     """|y'| of the mismatched responses [B, n], for objectives whose ``reduction`` is ``mean``."""
+    sae_codes: Tensor | None = None
+    """The policy's SAE codes [B, n, d_sae], mean-pooled over response tokens, with gradients (needs.sae)."""
+    ref_sae_indices: Tensor | None = None
+    """Feature indices [B, n, k] of the reference's k largest mean-pooled codes (needs.sae)."""
+    ref_sae_values: Tensor | None = None
+    """The reference's codes [B, n, k] at ``ref_sae_indices``."""
     extras: dict[str, Any] = field(default_factory=dict)
     """Statistics from optional providers (SAE codes, reference samples, outcome-model predictions)."""
 
@@ -237,6 +256,7 @@ __all__ = [
     "Needs",
     "Objective",
     "Reduction",
+    "SaeCodes",
     "SequenceStats",
     "chosen_rejected",
     "in_unit_interval",

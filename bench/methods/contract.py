@@ -80,11 +80,14 @@ TOKEN_KL = 0.05
 DTYPE = torch.float32
 """The trainer's dtype on CPU; float64 would hide overflow the real run would hit."""
 
+SAE_WIDTH_PER_K = 2
+"""Synthetic SAE codes (FPO) have 2k features, so the policy's and the reference's top k overlap only partly."""
+
 _KWISE_N = 4
 _KNOWN_NEEDS = {"data", "reference", "token_logps", "token_kl", "scores", "online", "samples_per_prompt",
-                "batch_level", "mismatched"}
-"""Needs the checks can synthesise; any other declared need (SAE codes, reference samples, outcome model)
-has no provider, so the objective cannot be exercised here (nor trained)."""
+                "batch_level", "mismatched", "sae"}
+"""Needs the checks can synthesise; any other declared need (reference samples, outcome model) has no
+provider, so the objective cannot be exercised here (nor trained)."""
 
 _USES: dict[str, frozenset[str]] = {
     "reference": frozenset({"ref_logps", "ref_token_logps", "mismatched_ref_logps"}),
@@ -92,6 +95,7 @@ _USES: dict[str, frozenset[str]] = {
     "token_kl": frozenset({"token_kl"}),
     "scores": frozenset({"scores"}),
     "mismatched": frozenset({"mismatched_logps", "mismatched_ref_logps", "mismatched_lengths"}),
+    "sae": frozenset({"sae_codes", "ref_sae_indices", "ref_sae_values"}),
 }
 """A declared need counts as used when the loss reads one of these fields."""
 
@@ -217,11 +221,23 @@ def _build(needs: Needs, rows: tuple[PairRow, ...]) -> _Batch:
         stats.mismatched_lengths = lengths.roll(-1, 0)
         if needs.reference:
             stats.mismatched_ref_logps = ref.roll(-1, 0)
+    if needs.sae is not None:
+        leaves["sae_codes"] = _sae_codes(needs.sae.top_k, logps.shape, seed=0).requires_grad_(True)
+        stats.sae_codes = leaves["sae_codes"]
+        reference = _sae_codes(needs.sae.top_k, logps.shape, seed=1).topk(needs.sae.top_k, dim=-1)
+        stats.ref_sae_indices, stats.ref_sae_values = reference.indices, reference.values
     for name, values in annotations.items():
         if name in _annotations(needs):
             setattr(stats, name, torch.tensor(values, dtype=DTYPE))
     object.__getattribute__(stats, "_reads").clear()
     return _Batch(stats, leaves, None if chosen is None else torch.tensor(chosen), mask)
+
+
+def _sae_codes(top_k: int, shape: torch.Size, seed: int) -> Tensor:
+    """Sparse non-negative mean-pooled codes [B, n, 2k], half of them zero, fixed by ``seed``."""
+    generator = torch.Generator().manual_seed(seed)
+    values = torch.rand((*shape, SAE_WIDTH_PER_K * top_k), generator=generator, dtype=DTYPE)
+    return torch.where(values > 0.5, values, torch.zeros((), dtype=DTYPE))
 
 
 def _annotations(needs: Needs) -> set[str]:
@@ -242,6 +258,8 @@ def _allowed(needs: Needs) -> set[str]:
         allowed |= {"token_kl", "token_mask"}
     if needs.mismatched:
         allowed |= {"mismatched_logps", "mismatched_lengths"} | ({"mismatched_ref_logps"} if needs.reference else set())
+    if needs.sae is not None:
+        allowed |= _USES["sae"]
     return allowed
 
 
@@ -410,7 +428,8 @@ def _check_needs(needs: Needs, evaluations: list[_Evaluation]) -> list[CheckResu
     undeclared = sorted(reads - _allowed(needs))
     if undeclared:
         hint = {"ref_logps": "reference=True", "token_logps": "token_logps=True", "token_kl": "token_kl=True",
-                "mismatched_logps": "mismatched=True", "scores": "scores=True", "labels": "data='unpaired'",
+                "mismatched_logps": "mismatched=True", "scores": "scores=True", "sae_codes": "sae=SaeCodes(...)",
+                "labels": "data='unpaired'",
                 "outcomes": "data='outcomes'", "extras": "the provider's need"}
         fixes = sorted({hint.get(f, "the matching need") for f in undeclared})
         first = CheckResult("needs.undeclared", False,

@@ -7,6 +7,7 @@ reads. Prompt tokens never count (METHODS.md).
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +18,7 @@ from torch import Tensor
 from bench.data.tokenize import Batch
 from bench.models.bucketing import BUCKET_OVERHEAD_TOKENS, plan_buckets
 from bench.models.packing import packed_scores, packing_reproduces_padding
+from bench.models.residual import PooledFeatures, block_output, masked_mean
 
 
 @dataclass
@@ -29,6 +31,8 @@ class ResponseScores:
     """[R, T] true at real response tokens."""
     log_distributions: Tensor | None = None
     """[R, T, V] log-softmax over the vocabulary at each response position (when asked for)."""
+    pooled: Tensor | None = None
+    """[R, F] mean over each response's tokens of features of a block's output (when asked for)."""
 
     @property
     def logps(self) -> Tensor:
@@ -42,8 +46,13 @@ class ResponseScores:
 
 
 def response_scores(model: torch.nn.Module, batch: Batch, full_distribution: bool = False,
-                    overhead_tokens: int = BUCKET_OVERHEAD_TOKENS, packing: bool = True) -> ResponseScores:
+                    overhead_tokens: int = BUCKET_OVERHEAD_TOKENS, packing: bool = True,
+                    pooled: PooledFeatures | None = None) -> ResponseScores:
     """Score the responses of ``batch`` under ``model`` (gradients flow unless under no_grad).
+
+    With ``pooled``, the same forward pass also gives each response's mean, over the positions
+    holding its response tokens (prompt and padding excluded), of ``pooled``'s features of the
+    residual stream after its block (FPO's mean-pooled SAE codes).
 
     Sequences are packed without padding into one forward call (:mod:`bench.models.packing`) when the
     model's packed scores reproduce its padded ones; otherwise rows are scored in length buckets
@@ -51,17 +60,17 @@ def response_scores(model: torch.nn.Module, batch: Batch, full_distribution: boo
     order and layout either way.
     """
     if packing and packing_reproduces_padding(model, batch, _padded_token_logps):
-        token_logps, log_distributions = packed_scores(model, batch, full_distribution)
-        return ResponseScores(token_logps=token_logps, mask=batch.response_mask, log_distributions=log_distributions)
+        token_logps, log_distributions, features = packed_scores(model, batch, full_distribution, pooled)
+        return ResponseScores(token_logps, batch.response_mask, log_distributions, features)
     prompt_lengths = batch.attention_mask[:, :batch.response_start].sum(1)
     response_lengths = batch.response_mask.sum(1)
     groups = plan_buckets(prompt_lengths.tolist(), response_lengths.tolist(), overhead_tokens)
     if len(groups) == 1:
-        token_logps, log_distributions = _score_rows(model, batch, None, full_distribution)
+        token_logps, log_distributions, features = _score_rows(model, batch, None, full_distribution, pooled)
     else:
         width = batch.response_mask.shape[1]
-        pieces = [_score_rows(model, batch, torch.as_tensor(rows, device=batch.input_ids.device), full_distribution)
-                  for rows in groups]
+        pieces = [_score_rows(model, batch, torch.as_tensor(rows, device=batch.input_ids.device), full_distribution,
+                              pooled) for rows in groups]
         order = torch.as_tensor(np.concatenate(groups), device=batch.input_ids.device)
         restore = torch.empty_like(order)
         restore[order] = torch.arange(order.numel(), device=order.device)
@@ -70,18 +79,19 @@ def response_scores(model: torch.nn.Module, batch: Batch, full_distribution: boo
             padded = [F.pad(part, (0, 0) * (part.ndim - 2) + (0, width - part.shape[1])) for part in parts]
             return torch.cat(padded).index_select(0, restore)
 
-        token_logps = reassemble([logps for logps, _ in pieces])
-        log_distributions = reassemble([dist for _, dist in pieces]) if full_distribution else None
-    return ResponseScores(token_logps=token_logps, mask=batch.response_mask, log_distributions=log_distributions)
+        token_logps = reassemble([piece[0] for piece in pieces])
+        log_distributions = reassemble([piece[1] for piece in pieces]) if full_distribution else None
+        features = torch.cat([piece[2] for piece in pieces]).index_select(0, restore) if pooled else None
+    return ResponseScores(token_logps, batch.response_mask, log_distributions, features)
 
 
 def _padded_token_logps(model: torch.nn.Module, batch: Batch) -> Tensor:
     return _score_rows(model, batch, None, False)[0]
 
 
-def _score_rows(model: torch.nn.Module, batch: Batch, rows: Tensor | None, full_distribution: bool
-                ) -> tuple[Tensor, Tensor | None]:
-    """Token log-probs [rows, w] (and log-distributions) of ``rows``, cropped to their own padding.
+def _score_rows(model: torch.nn.Module, batch: Batch, rows: Tensor | None, full_distribution: bool,
+                pooled: PooledFeatures | None = None) -> tuple[Tensor, Tensor | None, Tensor | None]:
+    """Token log-probs [rows, w] (log-distributions, pooled features) of ``rows``, cropped to their own padding.
 
     Cropping is exact: the columns dropped on the left are padding of every chosen row (their prompts
     are left-padded) and those on the right are past every chosen response; positions are explicit.
@@ -99,14 +109,16 @@ def _score_rows(model: torch.nn.Module, batch: Batch, rows: Tensor | None, full_
         positions = batch.position_ids.index_select(0, rows)[:, left:right]
         attention, mask, start = attention[:, left:right], mask[:, :right - start], start - left
     width = mask.shape[1]
-    out = model(input_ids=input_ids, attention_mask=attention, position_ids=positions, logits_to_keep=width + 1,
-                use_cache=False)
+    with block_output(model, pooled.layer) if pooled else nullcontext() as captured:
+        out = model(input_ids=input_ids, attention_mask=attention, position_ids=positions,
+                    logits_to_keep=width + 1, use_cache=False)
+    features = masked_mean(pooled.apply(captured[0][:, start:start + width]), mask) if pooled else None
     logits = out.logits[:, :width].float()  # position t predicts response token t
     targets = input_ids[:, start:start + width]
     token_logps = -F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
                                    reduction="none").view(targets.shape)
     token_logps = token_logps * mask
-    return token_logps, (logits.log_softmax(-1) if full_distribution else None)
+    return token_logps, (logits.log_softmax(-1) if full_distribution else None), features
 
 
 def token_kl(reference_log_dist: Tensor, policy_log_dist: Tensor, mask: Tensor) -> Tensor:

@@ -17,6 +17,7 @@ scoring when it does not hold.
 from __future__ import annotations
 
 import weakref
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -24,6 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from bench.data.tokenize import Batch
+from bench.models.residual import PooledFeatures, block_output
 
 PROBE_TOLERANCE = {torch.float32: 1e-3, torch.float64: 1e-6}
 """Largest |packed - padded| token log-prob accepted by the probe (half precision: 5e-2)."""
@@ -85,22 +87,34 @@ def pack(batch: Batch) -> PackedBatch:
                        (torch.cat(layout_rows), torch.cat(layout_cols)))
 
 
-def packed_scores(model: torch.nn.Module, batch: Batch, full_distribution: bool = False
-                  ) -> tuple[Tensor, Tensor | None]:
-    """Token log-probs [R, T] (and log-distributions [R, T, V]) of ``batch`` from one packed forward."""
+def packed_scores(model: torch.nn.Module, batch: Batch, full_distribution: bool = False,
+                  pooled: PooledFeatures | None = None) -> tuple[Tensor, Tensor | None, Tensor | None]:
+    """Token log-probs [R, T] (and log-distributions [R, T, V]) of ``batch`` from one packed forward.
+
+    With ``pooled``, the third value is the per-response mean over the positions holding response
+    tokens of ``pooled``'s features of the residual stream after its block, [R, F]; else None.
+    """
     packed = pack(batch)
-    hidden = model.base_model(input_ids=packed.input_ids, position_ids=packed.position_ids,
-                              use_cache=False).last_hidden_state
+    with block_output(model, pooled.layer) if pooled else nullcontext() as captured:
+        hidden = model.base_model(input_ids=packed.input_ids, position_ids=packed.position_ids,
+                                  use_cache=False).last_hidden_state
     hidden = hidden.reshape(-1, hidden.shape[-1]).index_select(0, packed.source)
     logits = model.get_output_embeddings()(hidden).float()
     token_logps = -F.cross_entropy(logits, packed.targets, reduction="none")
     shape = batch.response_mask.shape
     rows, cols = packed.layout
     out = token_logps.new_zeros(shape).index_put((rows, cols), token_logps)
+    features = None
+    if pooled:  # response token t sits one position after the one that predicts it
+        residuals = captured[0].reshape(-1, captured[0].shape[-1]).index_select(0, packed.source + 1)
+        per_token = pooled.apply(residuals)
+        lengths = torch.bincount(rows, minlength=shape[0]).clamp(min=1).to(per_token.dtype)
+        features = per_token.new_zeros((shape[0], per_token.shape[-1])).index_add(0, rows, per_token)
+        features = features / lengths.unsqueeze(-1)
     if not full_distribution:
-        return out, None
+        return out, None, features
     distributions = logits.new_zeros((*shape, logits.shape[-1])).index_put((rows, cols), logits.log_softmax(-1))
-    return out, distributions
+    return out, distributions, features
 
 
 def packing_reproduces_padding(model: torch.nn.Module, batch: Batch, padded_scores) -> bool:
@@ -114,7 +128,7 @@ def packing_reproduces_padding(model: torch.nn.Module, batch: Batch, padded_scor
     model.eval()
     try:
         with torch.no_grad():
-            packed, _ = packed_scores(model, batch)
+            packed, _, _ = packed_scores(model, batch)
             padded = padded_scores(model, batch)
         tolerance = PROBE_TOLERANCE.get(next(model.parameters()).dtype, 5e-2)
         verdict = bool(torch.allclose(packed, padded, atol=tolerance, rtol=0.0))

@@ -9,7 +9,9 @@ reference model itself is loaded only when something is missing (``load_model`` 
 Cached items, each [N, n, ...] over the dataset's rows and responses:
 - ``responses``: per-token reference log-probs [N, n, T_max] (sequence log-probs are their sums);
 - ``mismatched``: the same for each prompt paired with the next row's responses (KTO's z0);
-- ``distributions``: log-softmax over the vocabulary [N, n, T_max, V] (TDPO), only for small vocabularies.
+- ``distributions``: log-softmax over the vocabulary [N, n, T_max, V] (TDPO), only for small vocabularies;
+- ``sae_topk:layer=L:k=K`` (:func:`sae_item`): the reference's K largest SAE codes per response, mean-pooled
+  over response tokens at block L, as ``indices`` and ``values`` [N, n, K] (FPO); keyed also by the SAE.
 """
 
 from __future__ import annotations
@@ -26,11 +28,15 @@ from torch import Tensor
 
 from bench import atomic
 from bench.data.tokenize import Batch, TokenizedDataset, collate_rows
+from bench.errors import PlanError
 from bench.fingerprint import fingerprint
 from bench.models.logprobs import ResponseScores, response_scores
+from bench.models.residual import PooledFeatures
+from bench.models.sae import SparseAutoencoder
 
 CACHE_FORMAT = "1"
 ITEMS = ("responses", "mismatched", "distributions")
+SAE_ITEM = "sae_topk"
 PASS_BATCH_ROWS = 64
 """Rows per forward pass of the reference; inference only, so larger than a training micro-batch."""
 
@@ -44,22 +50,46 @@ class PassReport:
     seconds: float
 
 
+def sae_item(layer: int, k: int) -> str:
+    """The cache item holding the reference's top-``k`` SAE codes at block ``layer``."""
+    return f"{SAE_ITEM}:layer={layer}:k={k}"
+
+
+def _sae_item_settings(item: str) -> tuple[int, int] | None:
+    """(layer, k) of an SAE item, None for another item."""
+    name, *settings = item.split(":")
+    if name != SAE_ITEM:
+        return None
+    values = dict(setting.split("=") for setting in settings)
+    return int(values["layer"]), int(values["k"])
+
+
 class ReferenceCache:
-    """Content-addressed reference statistics for one (reference model, tokenised dataset)."""
+    """Content-addressed reference statistics for one (reference model, tokenised dataset).
+
+    ``sae`` is the run's sparse autoencoder, needed only for SAE items.
+    """
 
     def __init__(self, root: Path, model_id: str, data: TokenizedDataset,
-                 load_model: Callable[[], torch.nn.Module]) -> None:
+                 load_model: Callable[[], torch.nn.Module], sae: SparseAutoencoder | None = None) -> None:
         self.root = Path(root)
         self.model_id = model_id
         self.data = data
+        self.sae = sae
         self._load_model = load_model
-        self._tensors: dict[str, Tensor] = {}
+        self._tensors: dict[str, dict[str, Tensor]] = {}
         self.model_loads = 0
 
     def key(self, item: str) -> str:
         """The content key of one cached item (changes when any of its inputs changes)."""
+        sae = {"sae": self._sae().fingerprint} if _sae_item_settings(item) else {}
         return fingerprint({"format": CACHE_FORMAT, "model": self.model_id, "data": self.data.fingerprint,
-                            "item": item})
+                            "item": item, **sae})
+
+    def _sae(self) -> SparseAutoencoder:
+        if self.sae is None:
+            raise PlanError("SAE codes were requested from a reference cache built without an SAE")
+        return self.sae
 
     def _path(self, item: str) -> Path:
         return self.root / f"{item}-{self.key(item)}"
@@ -74,7 +104,7 @@ class ReferenceCache:
                 continue
             path = self._path(item)
             if (path / "tensors.safetensors").is_file():
-                self._tensors[item] = load_file(path / "tensors.safetensors")["value"]
+                self._tensors[item] = load_file(path / "tensors.safetensors")
             else:
                 missing.append(item)
         if missing:
@@ -89,32 +119,54 @@ class ReferenceCache:
         data = self.data
         width = max(len(r) for rs in data.response_ids for r in rs)
         shape = (len(data), data.n, width)
-        out: dict[str, Tensor] = {}
+        out: dict[str, dict[str, Tensor]] = {}
         with torch.inference_mode():
             for start in range(0, len(data), PASS_BATCH_ROWS):
                 rows = torch.arange(start, min(start + PASS_BATCH_ROWS, len(data)))
                 for item in items:
-                    batch = collate_rows(data, rows, mismatched=item == "mismatched")
-                    scores = response_scores(model, batch.to(_device(model)),
-                                             full_distribution=item == "distributions")
+                    batch = collate_rows(data, rows, mismatched=item == "mismatched").to(_device(model))
+                    if _sae_item_settings(item):
+                        for name, value in self._sae_topk(model, batch, item).items():
+                            out.setdefault(item, {}).setdefault(
+                                name, torch.zeros((len(data), *value.shape[1:]), dtype=value.dtype))[rows] = value
+                        continue
+                    scores = response_scores(model, batch, full_distribution=item == "distributions")
                     value = scores.log_distributions if item == "distributions" else scores.token_logps
                     if item not in out:
-                        out[item] = torch.zeros(shape + tuple(value.shape[2:]), dtype=torch.float32)
+                        out[item] = {"value": torch.zeros(shape + tuple(value.shape[2:]), dtype=torch.float32)}
                     t = value.shape[1]
-                    out[item][rows, :, :t] = value.float().cpu().view(len(rows), data.n, t, *value.shape[2:])
-        for item, value in out.items():
+                    out[item]["value"][rows, :, :t] = value.float().cpu().view(len(rows), data.n, t, *value.shape[2:])
+        for item, tensors in out.items():
             path = self._path(item)
             with atomic.directory(path) as tmp:
-                save_file({"value": value.contiguous()}, tmp / "tensors.safetensors")
+                save_file({name: value.contiguous() for name, value in tensors.items()}, tmp / "tensors.safetensors")
                 (tmp / "manifest.json").write_text(json.dumps({
                     "item": item, "key": self.key(item), "model": self.model_id,
-                    "data": data.fingerprint, "rows": len(data), "n": data.n, "shape": list(value.shape),
+                    "data": data.fingerprint, "rows": len(data), "n": data.n,
+                    "shape": {name: list(value.shape) for name, value in tensors.items()},
+                    **({"sae": self._sae().fingerprint} if _sae_item_settings(item) else {}),
                     "format": CACHE_FORMAT}, indent=2))
-            self._tensors[item] = value
+            self._tensors[item] = tensors
+
+    def _sae_topk(self, model: torch.nn.Module, batch: Batch, item: str) -> dict[str, Tensor]:
+        """The reference's top-k mean-pooled SAE codes of ``batch``: indices and values [B, n, k]."""
+        layer, k = _sae_item_settings(item)  # type: ignore[misc]
+        sae = self._sae().to(_device(model))
+        if k > sae.d_sae:
+            raise PlanError(f"top-k={k} exceeds the SAE's {sae.d_sae} features (d_sae); lower the objective's k")
+        codes = response_scores(model, batch, pooled=PooledFeatures(layer, sae.encode)).pooled
+        top = codes.float().topk(k, dim=-1)
+        shape = (batch.size, batch.n, k)
+        return {"indices": top.indices.cpu().view(shape), "values": top.values.cpu().view(shape)}
+
+    def sae_topk(self, batch: Batch, layer: int, k: int) -> tuple[Tensor, Tensor]:
+        """The reference's cached top-k SAE codes of ``batch``'s rows: (indices, values), each [B, n, k]."""
+        tensors = self._tensors[sae_item(layer, k)]
+        return tensors["indices"][batch.indices], tensors["values"][batch.indices]
 
     def scores(self, batch: Batch, item: str = "responses") -> ResponseScores:
         """Cached reference statistics for the rows of ``batch`` in its layout."""
-        value = self._tensors[item][batch.indices]
+        value = self._tensors[item]["value"][batch.indices]
         width = batch.response_mask.shape[1]
         value = value[:, :, :width].reshape(batch.size * batch.n, width, *value.shape[3:])
         mask = batch.response_mask.cpu()

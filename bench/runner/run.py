@@ -27,7 +27,8 @@ from bench.leaderboards.plot import PLOT_FILE, method_points, plot_frontier
 from bench.leaderboards.render import FRONTIER_FILE, key_directory, write_leaderboard
 from bench.leaderboards.table import load_results
 from bench.models.loading import load_causal_lm, load_tokenizer
-from bench.models.refcache import ReferenceCache, distribution_cache_bytes
+from bench.models.refcache import ReferenceCache, distribution_cache_bytes, sae_item
+from bench.models.sae import SparseAutoencoder, load_sae
 from bench.models.sampling import SamplingParams
 from bench.runner.evaluate import REFERENCE_ROW_SEED, Evaluation
 from bench.runner.plan import Job, build_variants, plan_jobs
@@ -76,6 +77,7 @@ class Runner:
         self.evaluation = Evaluation(config, self.world)
         self._datasets: dict[str, TokenizedDataset] = {}
         self._caches: dict[str, ReferenceCache] = {}
+        self._sae: SparseAutoencoder | None = None
 
     # shared artefacts -------------------------------------------------------------------------------
     def dataset(self, name: str) -> TokenizedDataset:
@@ -90,9 +92,31 @@ class Runner:
 
     def reference_cache(self, name: str) -> ReferenceCache:
         if name not in self._caches:
+            needs_sae = any(job.objective.needs.sae is not None for job in self.jobs)
             self._caches[name] = ReferenceCache(self.cache / "refcache", self.world.base_fingerprint,
-                                                self.dataset(name), self._load_base)
+                                                self.dataset(name), self._load_base,
+                                                sae=self.sae() if needs_sae else None)
         return self._caches[name]
+
+    def sae(self) -> SparseAutoencoder:
+        """The run's sparse autoencoder (FPO): ``model.sae_path``, else the gym's own, found or trained once."""
+        if self._sae is None:
+            path = self.config.model.sae_path
+            if path:
+                self._sae = load_sae(path)
+                self.say(f"SAE: {path} ({self._sae.architecture}, {self._sae.d_sae} features, "
+                         f"block {self._sae.layer})")
+            elif self.world.gym is not None and not self.config.model.path:
+                from bench.gym.sae import gym_sae
+
+                built = gym_sae(Path(self.world.base_model), self.dataset("pairs"), self.config.gym.sae)
+                self._sae = load_sae(built.directory)
+                self.say(built.summary())
+            else:
+                methods = sorted({job.method for job in self.jobs if job.objective.needs.sae is not None})
+                raise ConfigError(f"{', '.join(methods)} needs a sparse autoencoder for model.path; give "
+                                  "model.sae_path=DIR (cfg.json + sae_weights.safetensors, the sae-lens layout)")
+        return self._sae
 
     def _load_base(self):
         return load_causal_lm(self.world.base_model, dtype=self.config.model.dtype,
@@ -108,6 +132,12 @@ class Runner:
             items.append("mismatched")
         if needs.token_kl and self._distributions_cacheable(job.dataset):
             items.append("distributions")
+        if needs.sae is not None:
+            sae = self.sae()
+            if needs.sae.top_k > sae.d_sae:
+                raise ConfigError(f"methods.{job.method}.k={needs.sae.top_k} exceeds the SAE's {sae.d_sae} "
+                                  f"features; lower it")
+            items.append(sae_item(sae.resolve_layer(needs.sae.layer, f"methods.{job.method}.layer"), needs.sae.top_k))
         return items
 
     def _distributions_cacheable(self, kind: str) -> bool:
@@ -164,7 +194,8 @@ class Runner:
                             "objective_source": objective_source_fingerprint(job.objective),
                             "train": asdict(self.config.train), "data": self.world.dataset_fingerprint,
                             "data_settings": asdict(self.config.data),
-                            "model": self.world.base_fingerprint, "bench": __version__})
+                            "model": self.world.base_fingerprint, "bench": __version__,
+                            **({"sae": self.sae().fingerprint} if job.objective.needs.sae is not None else {})})
 
     def provenance(self) -> dict:
         return {"comparability_key": self.comparability_key(), "model": self.world.base_fingerprint,

@@ -15,6 +15,8 @@ from bench.errors import PlanError
 from bench.methods.base import Needs, SequenceStats
 from bench.models.logprobs import ResponseScores, response_scores, token_kl
 from bench.models.refcache import ReferenceCache
+from bench.models.residual import PooledFeatures
+from bench.models.sae import SparseAutoencoder
 
 
 class ReferenceSource(Protocol):
@@ -37,10 +39,15 @@ class LiveReference:
 
 
 class CachedReference:
-    """Reference statistics read from a :class:`ReferenceCache` by dataset row."""
+    """Reference statistics read from a :class:`ReferenceCache` by dataset row.
+
+    It also carries the cache's SAE (if any): the policy's codes must come from the same encoder as
+    the reference's cached ones.
+    """
 
     def __init__(self, cache: ReferenceCache) -> None:
         self.cache = cache
+        self.sae = cache.sae
 
     def scores(self, batch: Batch, item: str = "responses") -> ResponseScores:
         scores = self.cache.scores(batch, item)
@@ -50,7 +57,6 @@ class CachedReference:
 
 
 UNSUPPORTED_NEEDS = {
-    "sae_layer": "SAE codes (FPO)",
     "reference_samples": "reference samples (DR-CPO)",
     "outcome_model": "an outcome model (DR-CPO)",
 }
@@ -69,7 +75,9 @@ def gather_stats(model: torch.nn.Module, batch: Batch, needs: Needs, reference: 
     """Compute the :class:`SequenceStats` of ``batch`` that ``needs`` declares (gradients flow)."""
     if (needs.reference or needs.token_kl) and reference is None:
         raise PlanError("the objective needs reference statistics but the run has no reference")
-    policy = response_scores(model, batch, full_distribution=needs.token_kl)
+    sae = _sae_layer(needs, reference)
+    policy = response_scores(model, batch, full_distribution=needs.token_kl,
+                             pooled=PooledFeatures(sae[1], sae[0].to(batch.input_ids.device).encode) if sae else None)
     rows, n = batch.size, batch.n
     width = batch.response_mask.shape[1]
 
@@ -93,6 +101,10 @@ def gather_stats(model: torch.nn.Module, batch: Batch, needs: Needs, reference: 
         kl = token_kl(ref_dist[:, :width], policy.log_distributions, batch.response_mask)
         stats.token_kl = per_response(kl)
         stats.token_mask = per_response(batch.response_mask)
+    if sae:
+        stats.sae_codes = per_response(policy.pooled)
+        indices, values = reference.cache.sae_topk(batch, sae[1], needs.sae.top_k)
+        stats.ref_sae_indices, stats.ref_sae_values = indices.to(batch.input_ids.device), values.to(policy.pooled)
     if needs.mismatched:
         if mismatched is None:
             raise PlanError("the objective needs mismatched pairs, which on-policy batches do not have")
@@ -103,3 +115,14 @@ def gather_stats(model: torch.nn.Module, batch: Batch, needs: Needs, reference: 
         if needs.reference:
             stats.mismatched_ref_logps = per_response(reference.scores(mismatched, "mismatched").logps)
     return stats
+
+
+def _sae_layer(needs: Needs, reference: ReferenceSource | None) -> tuple[SparseAutoencoder, int] | None:
+    """The SAE and block whose codes ``needs`` asks for (None when it asks for none)."""
+    if needs.sae is None:
+        return None
+    sae = getattr(reference, "sae", None)
+    if sae is None:
+        raise PlanError("the objective needs SAE codes but the run has no SAE with a cached reference; "
+                        "give model.sae_path=DIR (sae-lens layout) or train on the gym")
+    return sae, sae.resolve_layer(needs.sae.layer, "the objective's layer hyper-parameter")

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from bench.methods import METHODS, build_objective
-from bench.methods.base import LossOutput, Needs, Objective, SequenceStats, log_sigmoid
+from bench.methods.base import LossOutput, Needs, Objective, SaeCodes, SequenceStats, log_sigmoid
 from bench.methods.contract import EDGE_CASES, check_objective
 from bench.methods.dpo import DPO
 from bench.methods.pairwise import pair_output, reference_margin
@@ -158,13 +158,25 @@ def test_a_loss_that_is_not_a_scalar_fails_the_output_check():
 
 
 @dataclasses.dataclass
-class SaeObjective(DPO):
-    needs = Needs(data="pairs", reference=True, sae_layer=2)
+class OutcomeModelObjective(DPO):
+    needs = Needs(data="pairs", reference=True, outcome_model=True)
 
 
 def test_a_need_without_a_provider_is_reported_not_crashed_on():
-    report = check_objective(SaeObjective)
-    assert failed(report) == {"needs.supported"} and "sae_layer" in report.failures[0].message
+    report = check_objective(OutcomeModelObjective)
+    assert failed(report) == {"needs.supported"} and "outcome_model" in report.failures[0].message
+
+
+@dataclasses.dataclass
+class UnusedSaeCodes(DPO):
+    """Declares SAE codes (a reference pass and an SAE per step) but computes plain DPO."""
+
+    needs = Needs(data="pairs", reference=True, sae=SaeCodes(top_k=4))
+
+
+def test_declaring_sae_codes_never_read_fails_the_needs_check():
+    report = check_objective(UnusedSaeCodes)
+    assert failed(report) == {"needs.unused"} and "sae_codes" in results(report)["needs.unused"].message
 
 
 @dataclasses.dataclass

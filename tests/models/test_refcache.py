@@ -57,3 +57,36 @@ def test_tokenisation_settings_change_the_data_fingerprint(smoke_gym, smoke_pair
     shorter = tokenize_dataset(smoke_gym.dataset("pairs"), tokenizer, 64, 8, tokenizer_id="smoke")
     other_tokenizer = tokenize_dataset(smoke_gym.dataset("pairs"), tokenizer, 64, 16, tokenizer_id="other")
     assert len({data.fingerprint, shorter.fingerprint, other_tokenizer.fingerprint}) == 3
+
+
+def test_sae_topk_item_equals_the_top_k_of_the_pooled_codes_and_is_keyed_by_the_sae(tmp_path, smoke_gym,
+                                                                                     smoke_pairs):
+    from bench.models.refcache import sae_item
+    from bench.models.residual import PooledFeatures
+    from bench.models.sae import SparseAutoencoder
+
+    _, data = smoke_pairs
+    torch.manual_seed(0)
+    sae = SparseAutoencoder(32, 12, "standard", layer=0)
+    for parameter in sae.parameters():
+        parameter.data.normal_()
+    sae.fingerprint = "sae-a"
+    load = lambda: load_causal_lm(smoke_gym.reference_dir, dtype="float32")  # noqa: E731
+    cache = ReferenceCache(tmp_path, "ref-a", data, load, sae=sae)
+    item = sae_item(0, 5)
+    assert cache.ensure(["responses", item]).computed == sorted(["responses", item])
+    rows = torch.tensor([4, 1])
+    batch = collate_rows(data, rows)
+    with torch.no_grad():
+        codes = response_scores(load(), batch, pooled=PooledFeatures(0, sae.encode)).pooled.view(2, 2, 12)
+    indices, values = cache.sae_topk(batch, 0, 5)
+    assert indices.shape == values.shape == (2, 2, 5)
+    torch.testing.assert_close(values, codes.topk(5, dim=-1).values, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(codes.gather(-1, indices), values, rtol=1e-5, atol=1e-5)
+    again = ReferenceCache(tmp_path, "ref-a", data, load, sae=sae)
+    assert again.ensure([item]).computed == [] and again.model_loads == 0  # read back from disk
+    torch.testing.assert_close(again.sae_topk(batch, 0, 5)[1], values)
+    other = SparseAutoencoder(32, 12, "standard", layer=0)
+    other.fingerprint = "sae-b"
+    assert ReferenceCache(tmp_path, "ref-a", data, load, sae=other).key(item) != cache.key(item)
+    assert cache.key(sae_item(0, 6)) != cache.key(item) != cache.key(sae_item(1, 5))
