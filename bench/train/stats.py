@@ -15,6 +15,7 @@ from bench.errors import PlanError
 from bench.methods.base import Needs, SequenceStats
 from bench.models.logprobs import ResponseScores, response_scores, token_kl
 from bench.models.refcache import ReferenceCache
+from bench.train.outcome_inputs import OutcomeInputs, outcome_extras
 
 
 class ReferenceSource(Protocol):
@@ -51,8 +52,6 @@ class CachedReference:
 
 UNSUPPORTED_NEEDS = {
     "sae_layer": "SAE codes (FPO)",
-    "reference_samples": "reference samples (DR-CPO)",
-    "outcome_model": "an outcome model (DR-CPO)",
 }
 
 
@@ -65,7 +64,7 @@ def check_supported(needs: Needs, method: str) -> None:
 
 
 def gather_stats(model: torch.nn.Module, batch: Batch, needs: Needs, reference: ReferenceSource | None,
-                 mismatched: Batch | None = None) -> SequenceStats:
+                 mismatched: Batch | None = None, outcome_inputs: OutcomeInputs | None = None) -> SequenceStats:
     """Compute the :class:`SequenceStats` of ``batch`` that ``needs`` declares (gradients flow)."""
     if (needs.reference or needs.token_kl) and reference is None:
         raise PlanError("the objective needs reference statistics but the run has no reference")
@@ -102,4 +101,6 @@ def gather_stats(model: torch.nn.Module, batch: Batch, needs: Needs, reference: 
         stats.mismatched_lengths = per_response(twin.lengths)
         if needs.reference:
             stats.mismatched_ref_logps = per_response(reference.scores(mismatched, "mismatched").logps)
+    if needs.reference_samples or needs.outcome_model:
+        stats.extras.update(outcome_extras(model, batch, needs, outcome_inputs))
     return stats
