@@ -24,8 +24,9 @@ use TRUE sequence log-probabilities, sums of response-token log-probs (the autho
 raw logits; METHODS.md says not to); ``reduction="mean"`` uses per-token mean log-ratios instead.
 
 Clipping (METHODS.md leaves its form open; our choice): ``clip`` is the largest normalised weight; a
-weight above it is truncated to ``clip`` after normalisation, without renormalising (truncated IPW: a
-text that already dominates the batch stops pulling the policy further, which bounds the variance).
+weight above it is truncated to ``clip`` after normalisation, without renormalising (truncated IPW,
+which bounds the variance: a clipped text's own term stops growing with its probability, and its ratio
+acts only through the normaliser of the others' weights).
 0 turns clipping off (the default, as in the paper's main objective). Neither METHODS.md nor the
 objective as stated has a KL or other regulariser, so none is added: the self-normalisation keeps each
 step's weights in [0, B], and the leaderboard's KL column shows how far the policy moves.
