@@ -244,8 +244,9 @@ def _build(needs: Needs, rows: tuple[PairRow, ...]) -> _Batch:
     for name, values in annotations.items():
         if name in _annotations(needs):
             setattr(stats, name, torch.tensor(values, dtype=DTYPE))
-    stats.extras = _RecordingExtras(_provided_extras(needs, responses, leaves), object.__getattribute__(stats, "_reads"))
-    object.__getattribute__(stats, "_reads").clear()
+    reads = object.__getattribute__(stats, "_reads")
+    stats.extras = _RecordingExtras(_provided_extras(needs, responses, leaves), reads)
+    reads.clear()
     return _Batch(stats, leaves, None if chosen is None else torch.tensor(chosen), mask)
 
 

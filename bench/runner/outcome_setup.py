@@ -72,7 +72,7 @@ def build_outcome_inputs(examples: list[Example], data: TokenizedDataset, needs:
             f"{'computed' if report.computed else 'reused'} ({report.seconds:.1f}s)")
     if needs.outcome_model:
         texts = [(ex.prompt, r.text) for ex in examples for r in ex.responses]
-        outcomes = [float(r.outcome) if r.outcome is not None else float("nan") for ex in examples for r in ex.responses]
+        outcomes = [float("nan") if r.outcome is None else float(r.outcome) for ex in examples for r in ex.responses]
         predict = [(prompt, text) for prompt, group in zip(prompts, sample_texts, strict=False) for text in group]
         fit = cached_outcome_model(Path(config.cache), texts, outcomes, predict)
         inputs.row_predictions = torch.tensor(fit.train_predictions, dtype=torch.float32).view(len(examples), data.n)

@@ -64,6 +64,6 @@ def test_bad_inputs_are_named():
     with pytest.raises(DataError, match="outcomes"):
         fit_outcome_model(texts, outcomes[:-1], [])
     with pytest.raises(DataError, match="non-finite"):
-        fit_outcome_model(texts, [float("nan")] + outcomes[1:], [])
+        fit_outcome_model(texts, [float("nan"), *outcomes[1:]], [])
     with pytest.raises(DataError, match="distinct prompt"):
         fit_outcome_model([("one prompt", t) for _, t in texts], outcomes, [])

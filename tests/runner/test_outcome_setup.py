@@ -58,7 +58,7 @@ def test_a_second_run_reuses_everything(causal_run):
 
 
 def test_switching_the_confounder_on_retrains_the_outcome_objectives_only(causal_run, smoke_cache):
-    config, store, _, _ = causal_run
+    _, store, _, _ = causal_run
     confounded = build_config(["preset=smoke", f"cache={smoke_cache}", f"store={store}", "progress=false",
                                "method=causal_po,dpo", "gym.annotator.confounder_strength=1.0", "eval.evaluators=[]"])
     assert run(confounded, say=lambda line: None).trained == 2
