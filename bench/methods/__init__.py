@@ -46,6 +46,7 @@ def build_objective(name: str, overrides: dict[str, Any] | None = None) -> Objec
 from bench.methods import (  # noqa: E402
     adaptive,
     anchored,
+    causal,
     distributional,
     dpo,
     fpo,
@@ -62,6 +63,6 @@ from bench.methods import (  # noqa: E402
     tdpo,
 )
 
-__all__ = ["METHODS", "Objective", "adaptive", "anchored", "build_objective",
+__all__ = ["METHODS", "Objective", "adaptive", "anchored", "build_objective", "causal",
            "distributional", "dpo", "fpo", "ipo", "kto", "length", "margin", "reference_free", "register_method",
            "reward_aware", "rloo", "sft", "simpo", "smoothed", "tdpo"]

@@ -60,7 +60,8 @@ class Needs:
     online: bool = False
     """Responses are sampled from the current policy and scored by the run's reward function."""
     samples_per_prompt: int = 1
-    """n for online objectives: how many responses to sample per prompt."""
+    """n for online objectives: how many responses to sample per prompt; m, the reference samples per
+    prompt, for objectives that ask for ``reference_samples``."""
     reference_samples: bool = False
     """Texts sampled from the reference model, with policy and reference log-probs (DR-CPO's X~)."""
     outcome_model: bool = False

@@ -35,6 +35,12 @@ from torch import Tensor
 
 from bench.methods import METHODS, build_objective
 from bench.methods.base import LossOutput, Needs, Objective, SequenceStats
+from bench.methods.outcome_stats import (
+    OUTCOME_PREDICTIONS,
+    REFERENCE_SAMPLES,
+    OutcomePredictions,
+    ReferenceSampleStats,
+)
 
 PairRow = tuple[float, float, int, float, float, int]
 """(log pi(y_w), log pi_ref(y_w), |y_w|, log pi(y_l), log pi_ref(y_l), |y_l|) of one prompt."""
@@ -85,9 +91,8 @@ SAE_WIDTH_PER_K = 2
 
 _KWISE_N = 4
 _KNOWN_NEEDS = {"data", "reference", "token_logps", "token_kl", "scores", "online", "samples_per_prompt",
-                "batch_level", "mismatched", "sae"}
-"""Needs the checks can synthesise; any other declared need (reference samples, outcome model) has no
-provider, so the objective cannot be exercised here (nor trained)."""
+                "batch_level", "mismatched", "sae", "reference_samples", "outcome_model"}
+"""Every need the checks can synthesise (all the trainer can provide)."""
 
 _USES: dict[str, frozenset[str]] = {
     "reference": frozenset({"ref_logps", "ref_token_logps", "mismatched_ref_logps"}),
@@ -96,6 +101,8 @@ _USES: dict[str, frozenset[str]] = {
     "scores": frozenset({"scores"}),
     "mismatched": frozenset({"mismatched_logps", "mismatched_ref_logps", "mismatched_lengths"}),
     "sae": frozenset({"sae_codes", "ref_sae_indices", "ref_sae_values"}),
+    "reference_samples": frozenset({f"extras.{REFERENCE_SAMPLES}"}),
+    "outcome_model": frozenset({f"extras.{OUTCOME_PREDICTIONS}"}),
 }
 """A declared need counts as used when the loss reads one of these fields."""
 
@@ -141,6 +148,22 @@ class ContractReport:
 
     def __str__(self) -> str:
         return self.render()
+
+
+class _RecordingExtras(dict):
+    """``SequenceStats.extras`` that notes every key the objective reads, as ``extras.KEY``."""
+
+    def __init__(self, values: dict[str, Any], reads: set[str]) -> None:
+        super().__init__(values)
+        self.reads = reads
+
+    def __getitem__(self, key: str) -> Any:
+        self.reads.add(f"extras.{key}")
+        return super().__getitem__(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.reads.add(f"extras.{key}")
+        return super().get(key, default)
 
 
 class _RecordingStats(SequenceStats):
@@ -229,7 +252,9 @@ def _build(needs: Needs, rows: tuple[PairRow, ...]) -> _Batch:
     for name, values in annotations.items():
         if name in _annotations(needs):
             setattr(stats, name, torch.tensor(values, dtype=DTYPE))
-    object.__getattribute__(stats, "_reads").clear()
+    reads = object.__getattribute__(stats, "_reads")
+    stats.extras = _RecordingExtras(_provided_extras(needs, responses, leaves), reads)
+    reads.clear()
     return _Batch(stats, leaves, None if chosen is None else torch.tensor(chosen), mask)
 
 
@@ -238,6 +263,26 @@ def _sae_codes(top_k: int, shape: torch.Size, seed: int) -> Tensor:
     generator = torch.Generator().manual_seed(seed)
     values = torch.rand((*shape, SAE_WIDTH_PER_K * top_k), generator=generator, dtype=DTYPE)
     return torch.where(values > 0.5, values, torch.zeros((), dtype=DTYPE))
+def _provided_extras(needs: Needs, responses: list[list[tuple[float, float, int]]],
+                     leaves: dict[str, Tensor]) -> dict[str, Any]:
+    """Reference samples (each prompt's m samples: responses of the following prompts, cyclically) and
+    outcome predictions, when ``needs`` asks for them; the samples' policy log-probs are a leaf."""
+    extras: dict[str, Any] = {}
+    b, m = len(responses), needs.samples_per_prompt
+    samples = [[responses[(i + 1 + j) % b][j % len(responses[0])] for j in range(m)] for i in range(b)]
+    if needs.reference_samples:
+        logps = torch.tensor([[s[0] for s in row] for row in samples], dtype=DTYPE).requires_grad_(True)
+        leaves["reference_sample_logps"] = logps
+        extras[REFERENCE_SAMPLES] = ReferenceSampleStats(
+            logps=logps, ref_logps=torch.tensor([[s[1] for s in row] for row in samples], dtype=DTYPE),
+            lengths=torch.tensor([[s[2] for s in row] for row in samples], dtype=torch.long))
+    if needs.outcome_model:
+        rows = torch.tensor([[0.5 - 0.25 * ((i + j) % 3) for j in range(len(responses[0]))] for i in range(b)],
+                            dtype=DTYPE)
+        predicted = torch.tensor([[0.25 * ((i + j) % 4) - 0.5 for j in range(m)] for i in range(b)], dtype=DTYPE)
+        extras[OUTCOME_PREDICTIONS] = OutcomePredictions(rows=rows,
+                                                         samples=predicted if needs.reference_samples else None)
+    return extras
 
 
 def _annotations(needs: Needs) -> set[str]:
@@ -260,6 +305,9 @@ def _allowed(needs: Needs) -> set[str]:
         allowed |= {"mismatched_logps", "mismatched_lengths"} | ({"mismatched_ref_logps"} if needs.reference else set())
     if needs.sae is not None:
         allowed |= _USES["sae"]
+    for flag in ("reference_samples", "outcome_model"):
+        if getattr(needs, flag):
+            allowed |= {"extras"} | _USES[flag]
     return allowed
 
 
@@ -429,8 +477,9 @@ def _check_needs(needs: Needs, evaluations: list[_Evaluation]) -> list[CheckResu
     if undeclared:
         hint = {"ref_logps": "reference=True", "token_logps": "token_logps=True", "token_kl": "token_kl=True",
                 "mismatched_logps": "mismatched=True", "scores": "scores=True", "sae_codes": "sae=SaeCodes(...)",
-                "labels": "data='unpaired'",
-                "outcomes": "data='outcomes'", "extras": "the provider's need"}
+                "labels": "data='unpaired'", "outcomes": "data='outcomes'", "extras": "the provider's need",
+                f"extras.{REFERENCE_SAMPLES}": "reference_samples=True",
+                f"extras.{OUTCOME_PREDICTIONS}": "outcome_model=True"}
         fixes = sorted({hint.get(f, "the matching need") for f in undeclared})
         first = CheckResult("needs.undeclared", False,
                             f"reads {', '.join(undeclared)} without declaring it in needs (the trainer leaves it "
@@ -472,7 +521,7 @@ def check_objective(objective: str | type[Objective] | Objective) -> ContractRep
     if unsupported:
         report.results.append(CheckResult("needs.supported", False,
                                           f"declares {', '.join(unsupported)}, which the checks cannot synthesise "
-                                          "(no provider computes it yet; the objective is refused at plan time)"))
+                                          "(a need they do not know yet; extend bench/methods/contract.py)"))
         report.seconds = time.perf_counter() - started
         return report
     fresh = _factory(prototype)

@@ -15,7 +15,6 @@ from bench.data.derive import can_derive
 from bench.errors import ConfigError, PlanError
 from bench.methods import METHODS, build_objective
 from bench.methods.base import Objective
-from bench.train.stats import check_supported
 
 
 @dataclass
@@ -92,7 +91,6 @@ def build_variants(config: RunConfig) -> list[Variant]:
         points = [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
         for point in points:
             objective = build_objective(method, {**fixed, **point})
-            check_supported(objective.needs, method)
             variants.append(Variant(method, objective, point if len(points) > 1 else {}, len(points)))
     return variants
 

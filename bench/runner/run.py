@@ -17,7 +17,7 @@ from pathlib import Path
 from bench import __version__, atomic
 from bench.config import RunConfig, to_yaml
 from bench.data.derive import derive
-from bench.data.records import has_scores
+from bench.data.records import Example, dataset_fingerprint, has_scores
 from bench.data.tokenize import TokenizedDataset, encode_prompts, tokenize_dataset
 from bench.errors import ConfigError
 from bench.evaluators.head_to_head import head_to_head, head_to_head_markdown
@@ -31,12 +31,14 @@ from bench.models.refcache import ReferenceCache, distribution_cache_bytes, sae_
 from bench.models.sae import SparseAutoencoder, load_sae
 from bench.models.sampling import SamplingParams
 from bench.runner.evaluate import REFERENCE_ROW_SEED, Evaluation
+from bench.runner.outcome_setup import build_outcome_inputs
 from bench.runner.plan import Job, build_variants, plan_jobs
 from bench.runner.store import finished, job_dir, package_versions, write_metrics
 from bench.runner.world import World, build_world
 from bench.train.batches import OfflineBatches, OnlineBatches
 from bench.train.checkpoint import CHECKPOINT
 from bench.train.loop import TrainConfig, train
+from bench.train.outcome_inputs import OutcomeInputs
 from bench.train.stats import CachedReference, LiveReference, ReferenceSource
 
 DISTRIBUTION_CACHE_LIMIT = 512 * 2**20
@@ -78,14 +80,14 @@ class Runner:
         self._datasets: dict[str, TokenizedDataset] = {}
         self._caches: dict[str, ReferenceCache] = {}
         self._sae: SparseAutoencoder | None = None
+        self._outcome_inputs: dict[tuple, OutcomeInputs] = {}
 
     # shared artefacts -------------------------------------------------------------------------------
     def dataset(self, name: str) -> TokenizedDataset:
         """The tokenised dataset ``name`` (a :attr:`Job.dataset`), built once per run."""
         if name not in self._datasets:
-            kind, _, native = name.partition(":")
-            examples = self.world.native_datasets[kind] if native else derive(self.world.train_examples, kind)
-            self._datasets[name] = tokenize_dataset(examples, self.tokenizer, self.config.data.max_prompt_tokens,
+            self._datasets[name] = tokenize_dataset(self.examples(name), self.tokenizer,
+                                                    self.config.data.max_prompt_tokens,
                                                     self.config.data.max_response_tokens,
                                                     tokenizer_id=self.world.base_fingerprint)
         return self._datasets[name]
@@ -117,6 +119,23 @@ class Runner:
                 raise ConfigError(f"{', '.join(methods)} needs a sparse autoencoder for model.path; give "
                                   "model.sae_path=DIR (cfg.json + sae_weights.safetensors, the sae-lens layout)")
         return self._sae
+
+    def examples(self, name: str) -> list[Example]:
+        """The training rows of dataset ``name`` (a :attr:`Job.dataset`), before tokenisation."""
+        kind, _, native = name.partition(":")
+        return self.world.native_datasets[kind] if native else derive(self.world.train_examples, kind)
+
+    def outcome_inputs(self, job: Job) -> OutcomeInputs | None:
+        """Reference samples and outcome predictions for ``job`` when its needs ask for them (once per run)."""
+        needs = job.objective.needs
+        if not (needs.reference_samples or needs.outcome_model):
+            return None
+        key = (job.dataset, needs.reference_samples, needs.samples_per_prompt, needs.outcome_model)
+        if key not in self._outcome_inputs:
+            self._outcome_inputs[key] = build_outcome_inputs(
+                self.examples(job.dataset), self.dataset(job.dataset), needs, self.config, self.tokenizer,
+                self.world.base_model, self.world.base_fingerprint, self._load_base, self.say)
+        return self._outcome_inputs[key]
 
     def _load_base(self):
         return load_causal_lm(self.world.base_model, dtype=self.config.model.dtype,
@@ -190,12 +209,18 @@ class Runner:
     def job_key(self, job: Job) -> str:
         """Content key of a job; the objective's source is part of it, so an edited loss is retrained."""
         return fingerprint({"method": job.method, "hyperparameters": job.hyperparameters, "seed": job.seed,
-                            **({"dataset": job.dataset} if job.dataset != job.data_kind else {}),
+                            **({"dataset": job.dataset, "native_rows": self.native_fingerprint(job.dataset)}
+                               if job.dataset != job.data_kind else {}),
                             "objective_source": objective_source_fingerprint(job.objective),
                             "train": asdict(self.config.train), "data": self.world.dataset_fingerprint,
                             "data_settings": asdict(self.config.data),
                             "model": self.world.base_fingerprint, "bench": __version__,
                             **({"sae": self.sae().fingerprint} if job.objective.needs.sae is not None else {})})
+
+    def native_fingerprint(self, name: str) -> str:
+        """Content of a native dataset: its rows differ with settings the training pool ignores (outcome
+        confounding, score noise), so a job trained on them is keyed by them."""
+        return dataset_fingerprint(self.examples(name))
 
     def provenance(self) -> dict:
         return {"comparability_key": self.comparability_key(), "model": self.world.base_fingerprint,
@@ -229,7 +254,8 @@ class Runner:
                 batches = OfflineBatches(self.dataset(job.dataset), self.config.train.micro_batch_size, job.seed,
                                          mismatched=needs.mismatched)
             result = train(job.objective, model, self.tokenizer, batches, self.reference_source(job),
-                           self.train_config(job), directory, job.seed, progress=self.config.progress)
+                           self.train_config(job), directory, job.seed, progress=self.config.progress,
+                           outcome_inputs=self.outcome_inputs(job))
             train_seconds, step_seconds, tokens = result.seconds, result.step_seconds, result.tokens
             resumed = result.resumed_from
             per_step, memory_kind = result.seconds_per_step, result.memory_kind
@@ -248,6 +274,9 @@ class Runner:
                           "data_kind": job.data_kind, "steps": self.train_config(job).steps,
                           "resumed_from": resumed},
                   "metrics": metrics, "provenance": self.provenance(), "cost": cost}
+        inputs = self.outcome_inputs(job)
+        if inputs is not None:
+            record["job"]["outcome_inputs"] = inputs.report
         if job.swept:
             select_on = f"{self.config.eval.select_on}_win_rate"
             validation, _ = self.evaluation.evaluate(directory / CHECKPOINT, job.method, split="validation")

@@ -34,7 +34,8 @@ class World:
     log: list[str] = field(default_factory=list)
     native_datasets: dict[str, list[Example]] = field(default_factory=dict)
     """Ready-made training rows of other data kinds, for objectives the pool cannot feed (the gym's
-    scored k-wise rows for reward-aware objectives)."""
+    scored k-wise rows for reward-aware objectives, its outcome rows for causal ones: every reference
+    sample with a numeric outcome, each text assigned to its reader uniformly at random)."""
     gym: Any = None
     """The :class:`bench.gym.build.Gym` when the gym is the source (its optimal frontier needs it)."""
 
@@ -88,7 +89,7 @@ def _source_world(config: RunConfig, progress: bool) -> World:
                      test_prompts=gym.test_prompts, validation_examples=gym.dataset("pairs", "val"),
                      judges=gym.judges(), reward_function=gym.reward_function,
                      dataset_fingerprint=dataset_fingerprint(examples), log=list(gym.log), gym=gym,
-                     native_datasets={"kwise": gym.dataset("kwise")})
+                     native_datasets={"kwise": gym.dataset("kwise"), "outcomes": gym.dataset("outcomes")})
     examples = load_jsonl(Path(config.data.path))
     if not examples:
         raise BenchError(f"data.path={config.data.path} holds no rows")

@@ -26,6 +26,7 @@ from bench.methods.base import Objective
 from bench.train.checkpoint import CHECKPOINT, load_snapshot, save_checkpoint, save_snapshot
 from bench.train.memory import PeakMemory
 from bench.train.metrics import MetricAccumulator
+from bench.train.outcome_inputs import OutcomeInputs
 from bench.train.stats import ReferenceSource, gather_stats
 
 
@@ -80,8 +81,11 @@ class TrainResult:
 
 def train(objective: Objective, model: torch.nn.Module, tokenizer, batches: BatchSource,
           reference: ReferenceSource | None, config: TrainConfig, run_dir: Path, seed: int,
-          progress: bool = True) -> TrainResult:
-    """Train ``model`` with ``objective`` and write ``run_dir/checkpoint``; resumes from a snapshot."""
+          progress: bool = True, outcome_inputs: OutcomeInputs | None = None) -> TrainResult:
+    """Train ``model`` with ``objective`` and write ``run_dir/checkpoint``; resumes from a snapshot.
+
+    ``outcome_inputs`` carries the reference samples and outcome predictions of outcome objectives.
+    """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     set_seed(seed)
@@ -109,7 +113,7 @@ def train(objective: Objective, model: torch.nn.Module, tokenizer, batches: Batc
                 batch, mismatched = batches.get(step * config.grad_accum + micro, accelerator.unwrap_model(model))
                 batch = batch.to(accelerator.device)
                 mismatched = mismatched.to(accelerator.device) if mismatched is not None else None
-                stats = gather_stats(model, batch, needs, reference, mismatched)
+                stats = gather_stats(model, batch, needs, reference, mismatched, outcome_inputs)
                 output = objective.loss(stats)
                 if not torch.isfinite(output.loss):
                     raise BenchError(f"{objective.name}: non-finite loss {output.loss.item()} at step {step + 1}; "

@@ -17,6 +17,7 @@ from bench.models.logprobs import ResponseScores, response_scores, token_kl
 from bench.models.refcache import ReferenceCache
 from bench.models.residual import PooledFeatures
 from bench.models.sae import SparseAutoencoder
+from bench.train.outcome_inputs import OutcomeInputs, outcome_extras
 
 
 class ReferenceSource(Protocol):
@@ -56,22 +57,8 @@ class CachedReference:
                               None if scores.log_distributions is None else scores.log_distributions.to(device))
 
 
-UNSUPPORTED_NEEDS = {
-    "reference_samples": "reference samples (DR-CPO)",
-    "outcome_model": "an outcome model (DR-CPO)",
-}
-
-
-def check_supported(needs: Needs, method: str) -> None:
-    """Raise a PlanError before training when ``needs`` asks for a statistic no provider computes yet."""
-    for name, what in UNSUPPORTED_NEEDS.items():
-        if getattr(needs, name):
-            raise PlanError(f"method {method} needs {what}, which this version of bench cannot provide; "
-                            f"remove it from method= or upgrade bench")
-
-
 def gather_stats(model: torch.nn.Module, batch: Batch, needs: Needs, reference: ReferenceSource | None,
-                 mismatched: Batch | None = None) -> SequenceStats:
+                 mismatched: Batch | None = None, outcome_inputs: OutcomeInputs | None = None) -> SequenceStats:
     """Compute the :class:`SequenceStats` of ``batch`` that ``needs`` declares (gradients flow)."""
     if (needs.reference or needs.token_kl) and reference is None:
         raise PlanError("the objective needs reference statistics but the run has no reference")
@@ -114,6 +101,8 @@ def gather_stats(model: torch.nn.Module, batch: Batch, needs: Needs, reference: 
         stats.mismatched_lengths = per_response(twin.lengths)
         if needs.reference:
             stats.mismatched_ref_logps = per_response(reference.scores(mismatched, "mismatched").logps)
+    if needs.reference_samples or needs.outcome_model:
+        stats.extras.update(outcome_extras(model, batch, needs, outcome_inputs))
     return stats
 
 

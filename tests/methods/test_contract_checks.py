@@ -162,9 +162,17 @@ class OutcomeModelObjective(DPO):
     needs = Needs(data="pairs", reference=True, outcome_model=True)
 
 
-def test_a_need_without_a_provider_is_reported_not_crashed_on():
+def test_a_need_the_checks_do_not_know_is_reported_not_crashed_on(monkeypatch):
+    from bench.methods import contract
+
+    monkeypatch.setattr(contract, "_KNOWN_NEEDS", contract._KNOWN_NEEDS - {"outcome_model"})
     report = check_objective(OutcomeModelObjective)
     assert failed(report) == {"needs.supported"} and "outcome_model" in report.failures[0].message
+
+
+def test_declaring_an_outcome_model_never_read_fails_the_needs_check():
+    report = check_objective(OutcomeModelObjective)
+    assert failed(report) == {"needs.unused"} and "outcome_model" in results(report)["needs.unused"].message
 
 
 @dataclasses.dataclass
