@@ -12,6 +12,7 @@ import inspect
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
+from functools import cached_property
 from pathlib import Path
 
 from bench import __version__, atomic
@@ -203,8 +204,16 @@ class Runner:
     def comparability_key(self) -> str:
         """Rows share a table only when model, data, training budget and evaluation are the same."""
         return fingerprint({"model": self.world.base_fingerprint, "data": self.world.dataset_fingerprint,
+                            "native_data": self.native_fingerprints,
                             "train": asdict(self.config.train), "selector": self.config.data.selector,
                             "evaluation": self.evaluation.key})
+
+    @cached_property
+    def native_fingerprints(self) -> dict[str, str]:
+        """Every ready-made dataset of the world, whether or not this run's jobs use it: they are part of the
+        benchmark (the gym's outcome rows change with the confounder, which the pairs do not show), so two
+        runs that differ in them never share a table."""
+        return {kind: dataset_fingerprint(rows) for kind, rows in sorted(self.world.native_datasets.items())}
 
     def job_key(self, job: Job) -> str:
         """Content key of a job; the objective's source is part of it, so an edited loss is retrained."""

@@ -68,3 +68,7 @@ def test_switching_the_confounder_on_retrains_the_outcome_objectives_only(causal
     # causal_po has a new job (new outcome rows, new key); dpo trains on the same pairs either way: one job
     assert len(list(store.glob("jobs/causal_po-*"))) == 2
     assert len(list(store.glob("jobs/dpo-*"))) == 1
+    # ... but the two outcome datasets are two benchmarks: their rows never share a leaderboard table
+    keys = {json.loads(p.read_text())["provenance"]["comparability_key"]
+            for p in store.glob("jobs/causal_po-*/metrics.json")}
+    assert len(keys) == 2
