@@ -338,6 +338,9 @@ class Runner:
         pending = [(job, d) for job, d in todo if not finished(d, self.evaluation.key)]
         self.say(f"plan: {len(todo)} jobs ({len(todo) - len(pending)} already finished)")
         self.reference_pass([job for job, _ in pending])
+        for job, _ in pending:  # selections and k-wise cuts fail here, before anything trains
+            if not job.objective.needs.online:
+                self.training_rows(job.dataset)
         self.evaluate_reference()
         for number, (job, directory) in enumerate(pending, start=1):
             job_started = time.perf_counter()
