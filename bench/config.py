@@ -3,8 +3,9 @@
 Everything a run depends on lives here (no environment variables or globals steer behaviour, except
 ``BENCH_CACHE`` for where shared caches live), and the resolved tree is written into every run
 directory. Overrides use OmegaConf's dotlist syntax on top of the dataclass schema, so a wrong type
-is caught at parse time; unknown keys get the closest valid ones in the error. ``method=`` and
-``seed=`` accept comma lists; ``methods.NAME.PARAM=`` sets an objective's hyper-parameter.
+is caught at parse time; unknown keys get the closest valid ones in the error. ``method=``,
+``selector=`` and ``seed=`` accept comma lists; ``methods.NAME.PARAM=`` sets an objective's
+hyper-parameter and ``selectors.NAME.PARAM=`` a data selector's.
 """
 
 from __future__ import annotations
@@ -34,11 +35,13 @@ class DataSettings:
     """JSONL of evaluation prompts (records of any kind; only the prompts are used)."""
     val_path: str | None = None
     """JSONL of held-out preference pairs: reward accuracy, and the prompts sweeps select on."""
-    selector: str = "all"
     gym_pool: str = "pairs"
     """The gym's data kind that forms the training pool: ``pairs`` (annotator labels) or ``kwise`` (the same
     prompts with k scored responses; pairwise objectives then train on each row's best-vs-worst pair, so
     they see the same scores as reward-aware ones). Sources other than the gym take their file's kind."""
+    kwise_k: int | None = None
+    """k-wise training rows keep their first k responses (None: all of them), so reward-aware objectives
+    can be compared at k = 2 and k = 4 on the gym's 4-response rows (bench.data.kwise)."""
     max_prompt_tokens: int = 64
     max_response_tokens: int = 48
 
@@ -82,6 +85,8 @@ class EvalSettings:
 @dataclass
 class RunConfig:
     method: list[str] = field(default_factory=lambda: ["all"])
+    selector: list[str] = field(default_factory=lambda: ["all"])
+    """Data selectors (bench.data.selectors): every method trains on every selector's share of the pool."""
     seed: list[int] = field(default_factory=lambda: [0])
     store: str = "runs"
     """Results store: one directory per job with metrics.json, plus the leaderboard."""
@@ -96,6 +101,8 @@ class RunConfig:
     eval: EvalSettings = field(default_factory=EvalSettings)
     methods: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Per-objective hyper-parameter overrides: ``methods.dpo.beta=0.05``."""
+    selectors: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Per-selector parameter overrides: ``selectors.alignment_potential.w=0.5``."""
     sweep: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
     """Per-objective grids: ``sweep.dpo.beta=0.05,0.1,0.2``; the point is chosen on validation prompts."""
 
@@ -111,7 +118,9 @@ PRESETS: dict[str, list[str]] = {
     ],
 }
 
-LIST_KEYS = ("method", "seed")
+LIST_KEYS = ("method", "selector", "seed")
+REPLACED_KEYS = {"data.selector": "selector=NAME[,NAME...] and selectors.NAME.PARAM=VALUE"}
+"""Keys earlier versions read, with what replaced them (named in the error instead of a near miss)."""
 GYM_POOLS = ("pairs", "kwise")
 
 
@@ -144,11 +153,13 @@ def build_config(overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
     valid = _flat_keys(RunConfig())
     dotlist = []
     for key, value in pairs:
-        if key.startswith(("methods.", "sweep.")):
+        if key.startswith(("methods.", "sweep.", "selectors.")):
             parts = key.split(".")
             if len(parts) != 3 or not all(parts):
-                raise ConfigError(f"override {key!r}: use {parts[0]}.NAME.PARAM=VALUE "
-                                  f"(e.g. methods.dpo.beta=0.05 or sweep.dpo.beta=0.05,0.1)")
+                raise ConfigError(f"override {key!r}: use {parts[0]}.NAME.PARAM=VALUE (e.g. methods.dpo.beta=0.05, "
+                                  f"sweep.dpo.beta=0.05,0.1 or selectors.alignment_potential.w=0.5)")
+        elif key in REPLACED_KEYS:
+            raise ConfigError(f"config key {key!r} was removed; use {REPLACED_KEYS[key]}")
         elif key not in valid:
             raise ConfigError(f"unknown config key {key!r}{closest(key, valid)}; `bench show config` lists them")
         if key in LIST_KEYS or key.startswith("sweep."):
@@ -176,6 +187,11 @@ def _validate(config: RunConfig) -> None:
         raise ConfigError(f"train.lr={t.lr} must be > 0")
     if not config.method:
         raise ConfigError("method= is empty; give a method name, a comma list or all")
+    if not config.selector:
+        raise ConfigError("selector= is empty; give a selector name or a comma list (all is every row)")
+    if config.data.kwise_k is not None and config.data.kwise_k < 2:
+        raise ConfigError(f"data.kwise_k={config.data.kwise_k}: k-wise rows need k >= 2 responses "
+                          f"(or null for all of them)")
     if config.generate.samples_per_prompt < 1:
         raise ConfigError("generate.samples_per_prompt must be >= 1")
     if config.data.gym_pool not in GYM_POOLS:

@@ -87,7 +87,7 @@ def _require_pairs(pool: Sequence[Example], who: str) -> None:
     for ex in pool:
         if ex.kind != "pairs" or ex.n != 2:
             raise PlanError(f"{who} needs pairs rows (chosen first); row {ex.id} is {ex.kind} with {ex.n} "
-                            f"response(s); use data.selector=all or a pairs dataset")
+                            f"response(s); use selector=all or a pairs dataset")
 
 
 def explicit_scores_from_responses(pool: Sequence[Example]) -> np.ndarray:
@@ -97,7 +97,7 @@ def explicit_scores_from_responses(pool: Sequence[Example]) -> np.ndarray:
         for j, response in enumerate(ex.responses):
             if response.score is None:
                 raise DataError(f"row {ex.id}: response {j} has no score; explicit_margin and alignment_potential "
-                                f"need a score on every response (or pick data.selector=random/implicit_margin)")
+                                f"need a score on every response (or pick selector=random or implicit_margin)")
     return np.array([[r.score for r in ex.responses] for ex in pool], dtype=np.float64)
 
 
@@ -231,7 +231,7 @@ class Selector:
         Only the inputs the selector declares (``needs_explicit``, ``needs_implicit``) are read, and a
         callable is called only then, so ``all`` and ``random`` never cost a model pass.
         """
-        where = f"data.selector={self.spec}"
+        where = f"selector={self.spec}"
         if not pool:
             raise DataError(f"{where}: the training pool is empty; check data.path or the gym's splits")
         if self.needs_explicit or self.needs_implicit:
@@ -378,7 +378,7 @@ def build_selector(name: str, parameters: Mapping[str, Any] | None = None, where
 
 def parse_selector(spec: str) -> Selector:
     """Parse ``NAME`` or ``NAME:KEY=VALUE[,KEY=VALUE...]`` (e.g. ``random:ratio=0.3``) into a Selector."""
-    where = f"data.selector={spec}"
+    where = f"selector={spec}"
     name, _, rest = spec.strip().partition(":")
     parameters: dict[str, str] = {}
     for item in filter(None, (part.strip() for part in rest.split(","))):

@@ -61,8 +61,9 @@ def method_points(rows: pd.DataFrame, kl_metric: str = KL_METRIC,
 
     ``rows`` is :func:`bench.leaderboards.table.load_results` (restricted to one key): runs that agree
     on method, selector, reduction, steps and hyper-parameters are seeds of one point, as in the
-    table; a swept method contributes its selected grid point only. A method shown with several
-    configurations is labelled with its hyper-parameters. The reference's reward is NaN when the store
+    table; a swept method contributes its selected grid point only. A point trained on a selector's
+    share of the data is labelled with the selector's name, and a method shown with several
+    configurations under one selector with its hyper-parameters. The reference's reward is NaN when the store
     has no reference row.
     """
     if rows.empty:
@@ -79,13 +80,14 @@ def method_points(rows: pd.DataFrame, kl_metric: str = KL_METRIC,
     reference = pd.to_numeric(rows.loc[is_reference, reward_metric], errors="coerce").dropna()
     runs = select_sweep_points(rows[~is_reference])
     configs = list(runs.groupby(list(GROUP_COLUMNS), sort=True, dropna=False))
-    per_method = pd.Series([name[0] for name, _ in configs]).value_counts()
+    per_method = pd.Series([(name[0], name[1]) for name, _ in configs]).value_counts()
     points = []
     for name, seeds in configs:
         kl, kl_error = _half_width(pd.to_numeric(seeds[kl_metric], errors="coerce").to_numpy(dtype=float))
         reward, reward_error = _half_width(pd.to_numeric(seeds[reward_metric], errors="coerce")
                                            .to_numpy(dtype=float))
-        label = str(name[0]) if per_method[name[0]] == 1 else f"{name[0]} {name[4]}"
+        label = str(name[0]) if str(name[1]) in ("all", "") else f"{name[0]} [{str(name[1]).partition(':')[0]}]"
+        label = label if per_method[(name[0], name[1])] == 1 else f"{label} {name[4]}"
         points.append(MethodPoint(label, kl, reward, kl_error, reward_error))
     return points, float(reference.mean()) if len(reference) else math.nan
 

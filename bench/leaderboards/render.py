@@ -32,6 +32,7 @@ from bench.leaderboards.table import (
     aggregate_key,
     load_results,
     primary_metric,
+    selector_grid,
     value_columns,
     win_rate_metrics,
 )
@@ -155,6 +156,27 @@ def _varies(table: pd.DataFrame, column: str, within: list[str]) -> bool:
     return bool((table.groupby(within, dropna=False)[column].nunique(dropna=False) > 1).any())
 
 
+def _grid_markdown(table: pd.DataFrame, metric: str) -> list[str]:
+    """The objective x selector grid of ``metric`` (mean [95% CI]) as Markdown lines; none for one selector."""
+    grid = selector_grid(table, metric)
+    if grid is None:
+        return []
+    selectors = [c for c in grid.columns[4:] if not c.endswith((CI_LOW, CI_HIGH))]
+    repeated = grid["method"].duplicated(keep=False)
+    labels = [f"{method} ({_hyperparameter_text(hp)}, {reduction}, {steps} steps)" if again else method
+              for method, hp, reduction, steps, again in zip(grid["method"], grid["hyperparameters"],
+                                                             grid["reduction"], grid["steps"], repeated, strict=True)]
+    cells = [[label] + ["-" if pd.isna(row[column]) else _win_rate_cell(row, column) for column in selectors]
+             for label, (_, row) in zip(labels, grid.iterrows(), strict=True)]
+    body = tabulate(cells, headers=["method", *selectors], tablefmt="pipe", disable_numparse=True,
+                    colalign=["left"] + ["right"] * len(selectors))
+    label = _judge_label(metric, "win_rate")
+    return ["", f"## Objective x selector: {label + ' ' if label else ''}WR [95% CI]", "", body, "",
+            "Each cell is the row of the table above for that method under that selector (seeds aggregated the "
+            "same way); - where the method did not run under the selector (on-policy and native-data objectives "
+            "run under all only)."]
+
+
 def to_markdown(table: pd.DataFrame) -> str:
     """A compact human leaderboard of one comparability key, with a provenance header and notes.
 
@@ -239,6 +261,8 @@ def to_markdown(table: pd.DataFrame) -> str:
     if notes:
         lines.append(f"Same on every row (reference samples): {'; '.join(notes)}.")
     lines.append(f"Every column at full precision (standard errors, costs, job ids) is in {CSV_FILE}.")
+    if primary:
+        lines.extend(_grid_markdown(table, primary))
     return "\n".join(lines) + "\n"
 
 

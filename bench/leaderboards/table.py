@@ -5,6 +5,8 @@ their provenance's comparability key before anything is averaged, and a table ne
 Within a key, the runs of one configuration (method, selector, reduction, steps, hyper-parameters)
 differ only in their seed; they aggregate to a mean, and win rates get an interval: one run's paired
 bootstrap CI when there is one seed, the Student-t interval over seeds when there are several.
+A key holds every selector of a run (the selector is a row label, not part of the key), and
+:func:`selector_grid` lays its rows out as the objective x selector grid.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from bench.data.selectors import SELECTORS
 from bench.errors import BenchError
 from bench.evaluators.statistics import seed_aggregate
 
@@ -379,3 +382,41 @@ def aggregate(df: pd.DataFrame) -> dict[str, pd.DataFrame]:
     reported = df.attrs.get(REPORTED_ATTR, {})
     return {str(key): aggregate_key(rows, reported.get(key))
             for key, rows in df.groupby("comparability_key", sort=True, dropna=False)}
+
+
+# ---- the objective x selector grid ----------------------------------------------------------------
+
+def _selector_order(spec: str) -> tuple[int, str]:
+    """``all`` first, then the registry's order (random, then the margin selectors), then by spec."""
+    names = SELECTORS.names()
+    name = spec.partition(":")[0]
+    return (names.index(name) if name in names else len(names), spec)
+
+
+def selector_grid(table: pd.DataFrame, metric: str) -> pd.DataFrame | None:
+    """One key's table as a grid: a row per objective configuration, a column per selector, cells ``metric``.
+
+    ``table`` is :func:`aggregate_key`'s output (seeds already aggregated, sweeps already resolved per
+    (method, selector)); the grid only rearranges its cells, so every number is the one in the table.
+    Rows are the configurations minus the selector (a swept method is one row: its chosen point may
+    differ per selector), in the table's ranked order; cells a configuration lacks (on-policy
+    objectives run under ``all`` only) are NaN. Columns ``<selector>``, ``<selector>_ci_low`` and
+    ``<selector>_ci_high`` hold the value and its interval. None when the table has fewer than two
+    selectors, where a grid says nothing the table does not.
+    """
+    trained = table[table["method"] != REFERENCE_METHOD]
+    selectors = sorted(set(trained["selector"].astype(str)), key=_selector_order)
+    if len(selectors) < 2:
+        return None
+    swept = trained["grid"] > 0 if "grid" in trained.columns else pd.Series(False, index=trained.index)
+    configuration = trained["hyperparameters"].where(~swept, "swept")
+    keys = list(zip(trained["method"], trained["reduction"], trained["steps"], configuration, strict=True))
+    rows: dict[tuple, dict[str, Any]] = {}
+    for key, (_, run) in zip(keys, trained.iterrows(), strict=True):
+        row = rows.setdefault(key, {"method": key[0], "reduction": key[1], "steps": key[2],
+                                    "hyperparameters": key[3]})
+        for suffix in ("", CI_LOW, CI_HIGH):
+            row[f"{run['selector']}{suffix}"] = run.get(metric + suffix, math.nan)
+    columns = ["method", "reduction", "steps", "hyperparameters"] + [f"{s}{suffix}" for s in selectors
+                                                                     for suffix in ("", CI_LOW, CI_HIGH)]
+    return pd.DataFrame(list(rows.values())).reindex(columns=columns)

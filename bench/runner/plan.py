@@ -1,4 +1,4 @@
-"""Plan expansion: methods x seeds into jobs, checked against the data before anything trains.
+"""Plan expansion: methods x selectors x seeds into jobs, checked against the data before anything trains.
 
 Every check that can fail without a GPU-hour spent (unknown method, bad hyper-parameter, an objective
 needing a data kind or statistic the run cannot supply) fails here, for all jobs at once.
@@ -7,11 +7,12 @@ needing a data kind or statistic the run cannot supply) fails here, for all jobs
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bench.config import RunConfig
 from bench.data.derive import can_derive
+from bench.data.selectors import SELECTORS, AllSelector, Selector, build_selector
 from bench.errors import ConfigError, PlanError
 from bench.methods import METHODS, build_objective
 from bench.methods.base import Objective
@@ -29,6 +30,8 @@ class Variant:
 
 
 NATIVE = "native"
+SELECTED = "@"
+"""Separates a dataset's kind from the selection it was cut from: ``pairs@<selection fingerprint>``."""
 
 
 @dataclass
@@ -45,14 +48,32 @@ class Job:
     hyperparameters: dict[str, Any] = field(default_factory=dict)
     point: dict[str, Any] = field(default_factory=dict)
     grid_size: int = 1
+    selector: Selector = field(default_factory=AllSelector)
+    """Which share of the training pool the job trains on (``all`` for jobs that do not read the pool)."""
 
     @property
     def swept(self) -> bool:
         return self.grid_size > 1
 
     @property
+    def selected(self) -> bool:
+        """Whether the job trains on a selector's share of the pool rather than on all of it."""
+        return self.selector.name != AllSelector.name
+
+    @property
+    def selection_key(self) -> str:
+        """Identity of the rows the job's selector keeps (its name, parameters and, if it uses one, the seed)."""
+        return self.selector.fingerprint(self.seed)
+
+    @property
+    def trains_on_pool(self) -> bool:
+        """Whether the job's rows come from the training pool (directly or derived), where selectors apply."""
+        return not self.objective.needs.online and f":{NATIVE}" not in self.dataset
+
+    @property
     def label(self) -> str:
-        return f"{self.method} seed={self.seed}"
+        return f"{self.method} selector={self.selector.spec} seed={self.seed}" if self.selected else \
+            f"{self.method} seed={self.seed}"
 
 
 def resolve_methods(requested: list[str]) -> list[str]:
@@ -127,3 +148,54 @@ def plan_jobs(config: RunConfig, variants: list[Variant], source_kind: str, has_
                             hyperparameters=variant.objective.hyperparameters(), point=variant.point,
                             grid_size=variant.grid_size))
     return jobs
+
+
+def build_selectors(config: RunConfig) -> list[Selector]:
+    """The run's data selectors (``selector=``, with ``selectors.NAME.PARAM=`` overrides), validated.
+
+    Cheap, so it runs with :func:`build_variants`, before any data is built.
+    """
+    names = list(dict.fromkeys(config.selector))
+    for name in config.selectors:
+        if name not in names:
+            build_selector(name)  # an unknown name raises with the valid ones
+            raise ConfigError(f"selectors.{name}.* is set but {name} is not in selector={','.join(config.selector)}; "
+                              f"add it to selector= or drop the override")
+    selectors = []
+    for name in names:
+        if name not in SELECTORS:
+            build_selector(name, where=f"selector={name}")  # raises: unknown, with the valid names
+        selectors.append(build_selector(name, config.selectors.get(name)))
+    return selectors
+
+
+def apply_selectors(jobs: list[Job], selectors: list[Selector], source_kind: str) -> tuple[list[Job], str | None]:
+    """Every job once per selector, and the one log line naming the jobs that run under ``all`` only.
+
+    A selector chooses rows of the training pool, so it applies to objectives trained on the pool or
+    on a kind derived from it (unpaired rows, demonstrations). On-policy objectives sample their own
+    responses, and a world's native datasets (the gym's scored k-wise rows) are not the pool: they run
+    under ``all`` only and are skipped, not refused, under the other selectors, so ``method=all`` can
+    be crossed with any selector list. A selected job's dataset is ``<kind>@<selection fingerprint>``:
+    its own tokenised dataset and reference cache entry.
+    """
+    planned: list[Job] = []
+    skipped: list[str] = []
+    for job in jobs:
+        for selector in selectors:
+            if selector.name == AllSelector.name:
+                planned.append(replace(job, selector=selector))
+            elif job.trains_on_pool:
+                if (selector.needs_explicit or selector.needs_implicit) and source_kind != "pairs":
+                    raise PlanError(f"selector={selector.name} ranks preference pairs; the training pool holds "
+                                    f"{source_kind!r} rows; use selector=all or random")
+                selected = replace(job, selector=selector)
+                planned.append(replace(selected, dataset=f"{job.dataset}{SELECTED}{selected.selection_key}"))
+            elif job.method not in skipped:
+                skipped.append(job.method)
+    others = [s.name for s in selectors if s.name != AllSelector.name]
+    if not skipped or not others:
+        return planned, None
+    where = "under selector=all only" if len(others) < len(selectors) else "not at all (add all to selector=)"
+    return planned, (f"selector={','.join(others)}: {', '.join(skipped)} train on on-policy samples or native "
+                     f"data, not on the pool a selector chooses from; they run {where}")

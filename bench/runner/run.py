@@ -4,6 +4,12 @@ Order of work, each step skipped when its output exists: the world (gym build), 
 validated before any training), ONE reference pass per tokenised dataset covering the union of what
 the unfinished jobs need, the shared reference samples, then per job: train (resuming a snapshot),
 evaluate, write ``metrics.json``. Finished jobs are recognised by their content key and skipped.
+
+Data selectors run per (selector, seed) on the training pool before anything is tokenised. Their
+inputs come from what the run has anyway: explicit scores from the world (the gym's gold reward),
+implicit LN log-probs from the full pool's reference pass. A selected dataset is its own tokenised
+dataset (``<kind>@<selection fingerprint>``) whose reference log-probs are the full pool's rows,
+sliced (:mod:`bench.models.refsubset`).
 """
 
 from __future__ import annotations
@@ -15,10 +21,14 @@ from dataclasses import asdict, dataclass, replace
 from functools import cached_property
 from pathlib import Path
 
+import numpy as np
+
 from bench import __version__, atomic
 from bench.config import RunConfig, to_yaml
 from bench.data.derive import derive
+from bench.data.kwise import first_k_responses
 from bench.data.records import Example, dataset_fingerprint, has_scores
+from bench.data.selectors import Selection
 from bench.data.tokenize import TokenizedDataset, encode_prompts, tokenize_dataset
 from bench.errors import ConfigError
 from bench.evaluators.head_to_head import head_to_head, head_to_head_markdown
@@ -29,11 +39,13 @@ from bench.leaderboards.render import FRONTIER_FILE, key_directory, write_leader
 from bench.leaderboards.table import load_results
 from bench.models.loading import load_causal_lm, load_tokenizer
 from bench.models.refcache import ReferenceCache, distribution_cache_bytes, sae_item
+from bench.models.reference_margins import length_normalised_reference_logps
+from bench.models.refsubset import SLICED_ITEMS, RowSubsetReference, subset_rows
 from bench.models.sae import SparseAutoencoder, load_sae
 from bench.models.sampling import SamplingParams
 from bench.runner.evaluate import REFERENCE_ROW_SEED, Evaluation
 from bench.runner.outcome_setup import build_outcome_inputs
-from bench.runner.plan import Job, build_variants, plan_jobs
+from bench.runner.plan import NATIVE, SELECTED, Job, apply_selectors, build_selectors, build_variants, plan_jobs
 from bench.runner.store import finished, job_dir, package_versions, write_metrics
 from bench.runner.world import World, build_world
 from bench.train.batches import OfflineBatches, OnlineBatches
@@ -44,6 +56,10 @@ from bench.train.stats import CachedReference, LiveReference, ReferenceSource
 
 DISTRIBUTION_CACHE_LIMIT = 512 * 2**20
 """Largest full-vocabulary reference cache (TDPO) kept on disk; above it the reference stays in memory."""
+SELECTION_FILE = "selection.json"
+"""Written into the directory of every job trained on the pool: which rows its selector kept, and why."""
+REFERENCE_SELECTOR = "-"
+"""The selector column of the untrained reference row (no data was selected for it)."""
 
 
 def objective_source_fingerprint(objective) -> str:
@@ -67,38 +83,73 @@ class Runner:
     def __init__(self, config: RunConfig, say: Callable[[str], None]) -> None:
         self.config, self.say = config, say
         self.store, self.cache = Path(config.store), Path(config.cache)
-        if config.data.selector != "all":
-            raise ConfigError(f"data.selector={config.data.selector!r}: this version supports only 'all'")
         variants = build_variants(config)  # fail on a bad method or hyper-parameter before building data
+        selectors = build_selectors(config)
         self.world: World = build_world(config, progress=config.progress)
         for line in self.world.log:
             say(line)
         self.jobs = plan_jobs(config, variants, self.world.source_kind, self.world.has_scores,
                               has_validation=bool(self.world.validation_examples),
                               native={kind: has_scores(rows) for kind, rows in self.world.native_datasets.items()})
+        self.jobs, skipped = apply_selectors(self.jobs, selectors, self.world.source_kind)
+        if skipped:
+            say(skipped)
         self.tokenizer = load_tokenizer(self.world.base_model, config.model.trust_remote_code)
         self.evaluation = Evaluation(config, self.world)
         self._datasets: dict[str, TokenizedDataset] = {}
-        self._caches: dict[str, ReferenceCache] = {}
+        self._rows: dict[str, list[Example]] = {}
+        self._caches: dict[str, ReferenceCache | RowSubsetReference] = {}
         self._sae: SparseAutoencoder | None = None
         self._outcome_inputs: dict[tuple, OutcomeInputs] = {}
+        self._selections: dict[str, Selection] = {}
+        self._selected_by = {job.selection_key: job for job in self.jobs}
+        self._pool_logps: np.ndarray | None = None
 
     # shared artefacts -------------------------------------------------------------------------------
+    def training_rows(self, name: str) -> list[Example]:
+        """The rows of dataset ``name``: native rows, or the (selected) pool derived to the kind.
+
+        k-wise rows keep their first ``data.kwise_k`` responses, whichever way they were made (see :attr:`pool`).
+        """
+        if name not in self._rows:
+            base, _, selection = name.partition(SELECTED)
+            kind, _, native = base.partition(":")
+            if native:
+                rows = self.world.native_datasets[kind]
+            else:
+                pool = self.selection(self._selected_by[selection]).examples if selection else self.pool
+                rows = derive(pool, kind)
+            self._rows[name] = first_k_responses(rows, self.config.data.kwise_k) if kind == "kwise" else rows
+        return self._rows[name]
+
+    @cached_property
+    def pool(self) -> list[Example]:
+        """The training pool; a k-wise pool keeps its first ``data.kwise_k`` responses per row before anything
+        is derived from it, so pairwise objectives at k = 2 see the same two responses as reward-aware ones."""
+        rows = self.world.train_examples
+        return first_k_responses(rows, self.config.data.kwise_k) if self.world.source_kind == "kwise" else rows
+
     def dataset(self, name: str) -> TokenizedDataset:
         """The tokenised dataset ``name`` (a :attr:`Job.dataset`), built once per run."""
         if name not in self._datasets:
-            self._datasets[name] = tokenize_dataset(self.examples(name), self.tokenizer,
+            self._datasets[name] = tokenize_dataset(self.training_rows(name), self.tokenizer,
                                                     self.config.data.max_prompt_tokens,
                                                     self.config.data.max_response_tokens,
                                                     tokenizer_id=self.world.base_fingerprint)
         return self._datasets[name]
 
-    def reference_cache(self, name: str) -> ReferenceCache:
+    def reference_cache(self, name: str) -> ReferenceCache | RowSubsetReference:
+        """The reference cache of dataset ``name``; a selected dataset's reads the full dataset's rows."""
         if name not in self._caches:
             needs_sae = any(job.objective.needs.sae is not None for job in self.jobs)
-            self._caches[name] = ReferenceCache(self.cache / "refcache", self.world.base_fingerprint,
-                                                self.dataset(name), self._load_base,
-                                                sae=self.sae() if needs_sae else None)
+            own = ReferenceCache(self.cache / "refcache", self.world.base_fingerprint, self.dataset(name),
+                                 self._load_base, sae=self.sae() if needs_sae else None)
+            full, selected, _ = name.partition(SELECTED)
+            if selected:
+                rows = subset_rows([ex.id for ex in self.training_rows(name)],
+                                   [ex.id for ex in self.training_rows(full)])
+                own = RowSubsetReference(self.reference_cache(full), rows, own)
+            self._caches[name] = own
         return self._caches[name]
 
     def sae(self) -> SparseAutoencoder:
@@ -121,11 +172,6 @@ class Runner:
                                   "model.sae_path=DIR (cfg.json + sae_weights.safetensors, the sae-lens layout)")
         return self._sae
 
-    def examples(self, name: str) -> list[Example]:
-        """The training rows of dataset ``name`` (a :attr:`Job.dataset`), before tokenisation."""
-        kind, _, native = name.partition(":")
-        return self.world.native_datasets[kind] if native else derive(self.world.train_examples, kind)
-
     def outcome_inputs(self, job: Job) -> OutcomeInputs | None:
         """Reference samples and outcome predictions for ``job`` when its needs ask for them (once per run)."""
         needs = job.objective.needs
@@ -134,9 +180,31 @@ class Runner:
         key = (job.dataset, needs.reference_samples, needs.samples_per_prompt, needs.outcome_model)
         if key not in self._outcome_inputs:
             self._outcome_inputs[key] = build_outcome_inputs(
-                self.examples(job.dataset), self.dataset(job.dataset), needs, self.config, self.tokenizer,
+                self.training_rows(job.dataset), self.dataset(job.dataset), needs, self.config, self.tokenizer,
                 self.world.base_model, self.world.base_fingerprint, self._load_base, self.say)
         return self._outcome_inputs[key]
+
+    def selection(self, job: Job) -> Selection:
+        """The rows of the pool ``job``'s selector keeps for its seed, chosen once per run."""
+        key = job.selection_key
+        if key not in self._selections:
+            pool = self.world.train_examples
+            selection = job.selector.select(pool, explicit=lambda: self.world.explicit_scores(pool),
+                                            implicit=self.pool_reference_logps, seed=job.seed)
+            self._selections[key] = selection
+            if job.selected:
+                self.say(f"selection {selection.spec}"
+                         + (f" seed={job.seed}" if job.selector.uses_seed else "")
+                         + f": kept {len(selection.kept_ids)} of {selection.pool_size} rows"
+                         + (f" by {selection.score_name}" if selection.score_name else ""))
+        return self._selections[key]
+
+    def pool_reference_logps(self) -> np.ndarray:
+        """LN(pi_ref, y) [N, 2] of the pool's responses, from the pool's reference pass (no second pass)."""
+        if self._pool_logps is None:
+            kind = self.world.source_kind
+            self._pool_logps = length_normalised_reference_logps(self.reference_cache(kind), self.dataset(kind))
+        return self._pool_logps
 
     def _load_base(self):
         return load_causal_lm(self.world.base_model, dtype=self.config.model.dtype,
@@ -164,11 +232,22 @@ class Runner:
         return distribution_cache_bytes(self.dataset(kind), len(self.tokenizer)) <= DISTRIBUTION_CACHE_LIMIT
 
     def reference_pass(self, pending: list[Job]) -> None:
-        """One pass per tokenised dataset computing the union of what pending jobs need."""
+        """One pass per tokenised dataset computing the union of what pending jobs need.
+
+        Selected datasets read their sliceable items from the full dataset's pass, and the implicit-margin
+        selectors read the pool's ``responses``; both join the full datasets' passes, which run first.
+        """
         wanted: dict[str, set[str]] = {}
         for job in pending:
-            wanted.setdefault(job.dataset, set()).update(self._cached_items(job))
-        for kind, items in wanted.items():
+            items = set(self._cached_items(job))
+            if job.selected:
+                wanted.setdefault(job.dataset.partition(SELECTED)[0], set()).update(items & set(SLICED_ITEMS))
+                items -= set(SLICED_ITEMS)
+            if job.selector.needs_implicit:
+                wanted.setdefault(self.world.source_kind, set()).add("responses")
+            wanted.setdefault(job.dataset, set()).update(items)
+        for kind in sorted(wanted, key=lambda name: SELECTED in name):
+            items = wanted[kind]
             if not items:
                 continue
             report = self.reference_cache(kind).ensure(items)
@@ -202,10 +281,13 @@ class Runner:
 
     # keys ------------------------------------------------------------------------------------------
     def comparability_key(self) -> str:
-        """Rows share a table only when model, data, training budget and evaluation are the same."""
+        """Rows share a table only when model, data, training budget and evaluation are the same.
+
+        The selector is not part of it: a selector is a column of the table (the objective x selector grid).
+        """
         return fingerprint({"model": self.world.base_fingerprint, "data": self.world.dataset_fingerprint,
                             "native_data": self.native_fingerprints,
-                            "train": asdict(self.config.train), "selector": self.config.data.selector,
+                            "data_settings": asdict(self.config.data), "train": asdict(self.config.train),
                             "evaluation": self.evaluation.key})
 
     @cached_property
@@ -218,8 +300,10 @@ class Runner:
     def job_key(self, job: Job) -> str:
         """Content key of a job; the objective's source is part of it, so an edited loss is retrained."""
         return fingerprint({"method": job.method, "hyperparameters": job.hyperparameters, "seed": job.seed,
-                            **({"dataset": job.dataset, "native_rows": self.native_fingerprint(job.dataset)}
-                               if job.dataset != job.data_kind else {}),
+                            "selector": job.selector.spec,
+                            **({"dataset": job.dataset} if job.dataset != job.data_kind else {}),
+                            **({"native_rows": self.native_fingerprint(job.dataset)}
+                               if job.dataset.endswith(f":{NATIVE}") else {}),
                             "objective_source": objective_source_fingerprint(job.objective),
                             "train": asdict(self.config.train), "data": self.world.dataset_fingerprint,
                             "data_settings": asdict(self.config.data),
@@ -229,21 +313,31 @@ class Runner:
     def native_fingerprint(self, name: str) -> str:
         """Content of a native dataset: its rows differ with settings the training pool ignores (outcome
         confounding, score noise), so a job trained on them is keyed by them."""
-        return dataset_fingerprint(self.examples(name))
+        return dataset_fingerprint(self.training_rows(name))
 
     def provenance(self) -> dict:
         return {"comparability_key": self.comparability_key(), "model": self.world.base_fingerprint,
                 "model_path": self.world.base_model, "dataset": self.world.dataset_fingerprint,
-                "evaluation": self.evaluation.key, "selector": self.config.data.selector,
+                "evaluation": self.evaluation.key, "data_settings": asdict(self.config.data),
                 "judges": {n: j.identity() for n, j in self.world.judges.items()},
                 "evaluators": [e.identity() for e in self.evaluation.evaluators],
                 "sampling": self.evaluation.params.as_dict(), "train": asdict(self.config.train),
                 "packages": package_versions(), "bench_version": __version__}
 
     # jobs ------------------------------------------------------------------------------------------
+    def job_directory(self, job: Job) -> Path:
+        """Where ``job`` lives in the store; a selected job's name says its selector."""
+        name = f"{job.method}-{job.selector.name}" if job.selected else job.method
+        return job_dir(self.store, name, job.seed, self.job_key(job))
+
     def run_job(self, job: Job, directory: Path) -> dict:
         directory.mkdir(parents=True, exist_ok=True)
         atomic.write_text(directory / "config.yaml", to_yaml(self.config))
+        selection = self.selection(job) if job.trains_on_pool else None
+        if selection is not None:
+            atomic.write_json(directory / SELECTION_FILE, {**selection.record(), "seed": job.seed,
+                                                           "dataset": job.dataset,
+                                                           "rows": len(self.training_rows(job.dataset))})
         train_seconds, step_seconds, tokens, resumed = 0.0, 0.0, 0, 0
         per_step, peak_mb, memory_kind = None, None, None
         if not (directory / CHECKPOINT / "bench_fingerprint").is_file():
@@ -278,7 +372,9 @@ class Runner:
                      "train_seconds_per_step": per_step, "train_peak_memory_mb": peak_mb,
                      "train_memory_kind": memory_kind})
         record = {"job": {"id": directory.name, "method": job.method, "seed": job.seed,
-                          "selector": self.config.data.selector, "hyperparameters": job.hyperparameters,
+                          "selector": job.selector.spec,
+                          "selection": None if selection is None else selection.record(with_rows=False),
+                          "hyperparameters": job.hyperparameters,
                           "reduction": job.objective.reduction, "family": job.objective.family,
                           "data_kind": job.data_kind, "steps": self.train_config(job).steps,
                           "resumed_from": resumed},
@@ -309,16 +405,19 @@ class Runner:
             return
         metrics, cost = self.evaluation.evaluate(self.world.base_model, "reference-resample", REFERENCE_ROW_SEED)
         write_metrics(directory, {"job": {"id": directory.name, "method": "reference", "seed": REFERENCE_ROW_SEED,
-                                          "selector": self.config.data.selector, "hyperparameters": {},
+                                          "selector": REFERENCE_SELECTOR, "hyperparameters": {},
                                           "reduction": "-", "family": "reference", "steps": 0},
                                   "metrics": metrics, "provenance": self.provenance(), "cost": cost})
 
     def run(self) -> RunResult:
         started = time.perf_counter()
-        todo = [(job, job_dir(self.store, job.method, job.seed, self.job_key(job))) for job in self.jobs]
+        todo = [(job, self.job_directory(job)) for job in self.jobs]
         pending = [(job, d) for job, d in todo if not finished(d, self.evaluation.key)]
         self.say(f"plan: {len(todo)} jobs ({len(todo) - len(pending)} already finished)")
         self.reference_pass([job for job, _ in pending])
+        for job, _ in pending:  # selections and k-wise cuts fail here, before anything trains
+            if not job.objective.needs.online:
+                self.training_rows(job.dataset)
         self.evaluate_reference()
         for number, (job, directory) in enumerate(pending, start=1):
             job_started = time.perf_counter()
@@ -362,9 +461,8 @@ class Runner:
         jobs = [job for job in self.jobs if job.seed == seed and not job.swept]
         if len(jobs) < 2 or not self.world.judges:
             return []
-        samples = {job.method: self.evaluation.samples(
-            job_dir(self.store, job.method, job.seed, self.job_key(job)) / CHECKPOINT, job.method)
-            for job in jobs}
+        samples = {(f"{job.method} [{job.selector.name}]" if job.selected else job.method):
+                   self.evaluation.samples(self.job_directory(job) / CHECKPOINT, job.method) for job in jobs}
         samples["reference"] = self.evaluation.samples(self.world.base_model, "reference-resample",
                                                        REFERENCE_ROW_SEED)
         paths = []

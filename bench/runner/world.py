@@ -7,13 +7,16 @@ knows whether the data came from the gym.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from bench.config import RunConfig
 from bench.data.records import Example, dataset_fingerprint, has_scores, load_jsonl
+from bench.data.selectors import explicit_scores_from_meta, explicit_scores_from_responses
 from bench.errors import BenchError
 from bench.evaluators.base import Judge
 from bench.fingerprint import directory_fingerprint, fingerprint
@@ -38,6 +41,9 @@ class World:
     sample with a numeric outcome, each text assigned to its reader uniformly at random)."""
     gym: Any = None
     """The :class:`bench.gym.build.Gym` when the gym is the source (its optimal frontier needs it)."""
+    explicit_scores: Callable[[Sequence[Example]], np.ndarray] = explicit_scores_from_responses
+    """r* per response [N, 2] of pool pairs, for the explicit-margin selectors: the responses' ``score``
+    for a user's data, the gold reward (``meta["gold"]``) on the gym."""
 
     @property
     def source_kind(self) -> str:
@@ -89,7 +95,8 @@ def _source_world(config: RunConfig, progress: bool) -> World:
                      test_prompts=gym.test_prompts, validation_examples=gym.dataset("pairs", "val"),
                      judges=gym.judges(), reward_function=gym.reward_function,
                      dataset_fingerprint=dataset_fingerprint(examples), log=list(gym.log), gym=gym,
-                     native_datasets={"kwise": gym.dataset("kwise"), "outcomes": gym.dataset("outcomes")})
+                     native_datasets={"kwise": gym.dataset("kwise"), "outcomes": gym.dataset("outcomes")},
+                     explicit_scores=explicit_scores_from_meta)
     examples = load_jsonl(Path(config.data.path))
     if not examples:
         raise BenchError(f"data.path={config.data.path} holds no rows")

@@ -208,7 +208,7 @@ def test_bad_specs_fail_with_one_line_naming_the_key(spec: str, message: str) ->
     with pytest.raises(ConfigError) as error:
         parse_selector(spec)
     text = str(error.value)
-    assert text.startswith(f"data.selector={spec}: ") and message in text and "\n" not in text
+    assert text.startswith(f"selector={spec}: ") and message in text and "\n" not in text
 
 
 def test_build_selector_takes_config_values_and_names_its_key() -> None:
@@ -223,7 +223,7 @@ def test_build_selector_takes_config_values_and_names_its_key() -> None:
 # ---- data errors -------------------------------------------------------------------------------------
 
 def test_a_missing_input_is_a_plan_error_naming_the_selector() -> None:
-    with pytest.raises(PlanError, match=r"data.selector=alignment_potential:ratio=0.4,w=1 needs implicit"):
+    with pytest.raises(PlanError, match=r"selector=alignment_potential:ratio=0.4,w=1 needs implicit"):
         parse_selector("alignment_potential").select(_pool(), explicit=EXPLICIT)
 
 

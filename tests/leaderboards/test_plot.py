@@ -51,6 +51,15 @@ def test_a_method_with_two_configurations_is_labelled_by_them(tmp_path: Path) ->
     assert labels == ['dpo {"beta":0.1}', 'dpo {"beta":0.5}']
 
 
+def test_a_method_under_several_selectors_is_labelled_by_the_selector(tmp_path: Path) -> None:
+    for selector in ("all", "random:ratio=0.4", "alignment_potential:ratio=0.4,w=1"):
+        write_job(tmp_path, f"dpo-{selector}", "dpo", 0, {"kl": 1.0, "gold_reward": 0.5}, selector=selector)
+    write_job(tmp_path, "dpo-random-b", "dpo", 0, {"kl": 1.0, "gold_reward": 0.5}, selector="random:ratio=0.4",
+              hyperparameters={"beta": 0.5})
+    labels = sorted(p.label for p in method_points(load_results(tmp_path))[0])
+    assert labels == ["dpo", "dpo [alignment_potential]", 'dpo [random] {"beta":0.1}', 'dpo [random] {"beta":0.5}']
+
+
 def test_method_points_refuse_mixed_keys_and_missing_metrics(store: Path, tmp_path: Path) -> None:
     write_job(store, "other", "dpo", 0, {**win_metrics("gold", 50.0), "kl": 1.0, "gold_reward": 0.0},
               key="key-b", model="model-b")

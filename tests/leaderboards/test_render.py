@@ -14,9 +14,21 @@ from bench.errors import BenchError
 from bench.leaderboards.render import to_csv, to_markdown, write_leaderboard
 from bench.leaderboards.table import aggregate, load_results
 
-from .test_table import DPO_GOLD, T_0975_DF2, hand_frontier, store, win_metrics, write_job
+from .test_table import (
+    AP,
+    DPO_GOLD,
+    RANDOM,
+    T_0975_DF1,
+    T_0975_DF2,
+    grid_store,
+    hand_frontier,
+    store,
+    t_interval,
+    win_metrics,
+    write_job,
+)
 
-__all__ = ["store"]  # the results-store fixture, shared with test_table
+__all__ = ["grid_store", "store"]  # the results-store fixtures, shared with test_table
 
 
 def test_markdown_shows_ranked_rows_with_win_rate_cis_and_provenance(store: Path) -> None:
@@ -101,3 +113,17 @@ def test_markdown_shows_regret_after_kl_with_bounds_marked(store: Path, tmp_path
     csv = pd.read_csv(out / "key-a" / "leaderboard.csv").set_index("method")
     assert csv.loc["simpo", "regret_is_bound"] == 1.0 and csv.loc["dpo", "regret"] == pytest.approx(0.45)
     assert "regret" not in to_markdown(aggregate(load_results(store))["key-a"])  # no frontier, no column
+
+
+def test_markdown_adds_the_objective_x_selector_grid_when_a_key_has_several_selectors(
+        grid_store: Path, store: Path) -> None:
+    text = to_markdown(aggregate(load_results(grid_store))["key-a"])
+    grid = text[text.index("## Objective x selector: gold WR [95% CI]"):]
+    lines = [line for line in grid.splitlines() if line.startswith("|")]
+    assert [cell.strip() for cell in lines[0].strip("|").split("|")] == ["method", "all", RANDOM, AP]
+    low, _ = t_interval([64.0, 70.0], T_0975_DF1)  # two seeds; the upper end is clipped at 100
+    assert [cell.strip() for cell in lines[3].strip("|").split("|")] == [
+        "dpo", "61.0 [48.3, 73.7]", "56.0 [43.3, 68.7]", f"67.0 [{low:.1f}, 100.0]"]
+    assert [cell.strip() for cell in lines[2].strip("|").split("|")] == ["rloo", "72.0 [59.3, 84.7]", "-", "-"]
+    assert [cell.strip() for cell in lines[4].strip("|").split("|")][2] == "-"  # simpo never ran under random
+    assert "## Objective x selector" not in to_markdown(aggregate(load_results(store))["key-a"])

@@ -13,9 +13,17 @@ import pytest
 
 from bench.errors import BenchError
 from bench.gym.frontier import Frontier
-from bench.leaderboards.table import add_regret, aggregate, aggregate_key, load_results, primary_metric
+from bench.leaderboards.table import (
+    add_regret,
+    aggregate,
+    aggregate_key,
+    load_results,
+    primary_metric,
+    selector_grid,
+)
 
 T_0975_DF2 = 4.302653  # two-sided 95% Student-t critical value, 2 degrees of freedom (3 seeds)
+T_0975_DF1 = 12.706205  # the same for 1 degree of freedom (2 seeds)
 
 
 def write_job(store: Path, job_id: str, method: str, seed: int, metrics: dict[str, Any],
@@ -75,9 +83,9 @@ def hand_frontier(reference: str = "model-a") -> Frontier:
                     cached=True)
 
 
-def t_interval(values: list[float]) -> tuple[float, float]:
+def t_interval(values: list[float], t: float = T_0975_DF2) -> tuple[float, float]:
     array = np.array(values)
-    half = T_0975_DF2 * array.std(ddof=1) / math.sqrt(array.size)
+    half = t * array.std(ddof=1) / math.sqrt(array.size)
     return array.mean() - half, array.mean() + half
 
 
@@ -206,3 +214,57 @@ def test_regret_is_computed_per_seed_then_averaged_and_marked_when_a_bound(store
 def test_regret_is_left_out_when_the_frontier_belongs_to_another_model(store: Path) -> None:
     table = aggregate(add_regret(load_results(store), hand_frontier("someone-else")))["key-a"]
     assert "regret" not in table.columns
+
+
+# ---- the objective x selector grid -----------------------------------------------------------------
+
+AP = "alignment_potential:ratio=0.4,w=1"
+RANDOM = "random:ratio=0.4"
+
+
+@pytest.fixture
+def grid_store(tmp_path: Path) -> Path:
+    """dpo under three selectors (two seeds each), simpo under two, rloo under all only, the reference."""
+    root = tmp_path / "grid"
+    values = {("dpo", "all"): [60.0, 62.0], ("dpo", RANDOM): [55.0, 57.0], ("dpo", AP): [64.0, 70.0],
+              ("simpo", "all"): [52.0, 54.0], ("simpo", AP): [58.0, 58.0], ("rloo", "all"): [71.0, 73.0]}
+    for (method, selector), golds in values.items():
+        for seed, gold in enumerate(golds):
+            write_job(root, f"{method}-{selector}-{seed}", method, seed, win_metrics("gold", gold),
+                      selector=selector)
+    write_job(root, "reference", "reference", 1, win_metrics("gold", 50.0), selector="-")
+    return root
+
+
+def test_the_grid_has_a_row_per_objective_and_a_column_per_selector_in_registry_order(grid_store: Path) -> None:
+    table = aggregate(load_results(grid_store))["key-a"]
+    assert len(table) == 7 and set(table["comparability_key"]) == {"key-a"}  # one table for the whole grid
+    grid = selector_grid(table, "gold_win_rate")
+    assert list(grid["method"]) == ["rloo", "dpo", "simpo"]  # the table's ranked order, reference left out
+    assert [c for c in grid.columns[4:] if "_ci_" not in c] == ["all", RANDOM, AP]
+    cells = grid.set_index("method")
+    assert cells.loc["dpo", AP] == pytest.approx(67.0)
+    low, _ = t_interval([64.0, 70.0], T_0975_DF1)  # two seeds; the upper end is clipped at 100
+    assert (cells.loc["dpo", AP + "_ci_low"], cells.loc["dpo", AP + "_ci_high"]) == pytest.approx((low, 100.0))
+    assert cells.loc["simpo", "all"] == pytest.approx(53.0) and math.isnan(cells.loc["simpo", RANDOM])
+    assert math.isnan(cells.loc["rloo", AP])
+    row = table[(table["method"] == "dpo") & (table["selector"] == RANDOM)].iloc[0]
+    assert cells.loc["dpo", RANDOM] == row["gold_win_rate"]  # the grid rearranges the table's cells
+
+
+def test_one_selector_gives_no_grid(store: Path) -> None:
+    assert selector_grid(aggregate(load_results(store))["key-a"], "gold_win_rate") is None
+
+
+def test_a_swept_method_is_one_grid_row_even_when_its_chosen_point_differs_per_selector(tmp_path: Path) -> None:
+    for selector, chosen in (("all", 0.1), (RANDOM, 0.5)):
+        for beta in (0.1, 0.5):
+            path = write_job(tmp_path, f"dpo-{selector}-{beta}", "dpo", 0, win_metrics("gold", 60.0 + beta),
+                             hyperparameters={"beta": beta}, selector=selector)
+            payload = json.loads(path.read_text())
+            payload["job"]["sweep"] = {"point": {"beta": beta}, "size": 2, "select_on": "gold_win_rate"}
+            payload["validation"] = {"gold_win_rate": 90.0 if beta == chosen else 10.0}
+            path.write_text(json.dumps(payload))
+    grid = selector_grid(aggregate(load_results(tmp_path))["key-a"], "gold_win_rate")
+    assert len(grid) == 1
+    assert (grid.iloc[0]["all"], grid.iloc[0][RANDOM]) == pytest.approx((60.1, 60.5))

@@ -1,4 +1,5 @@
-"""Planning: sweeps expand into grid points, bad grids fail before any data is built."""
+"""Planning: sweeps expand into grid points, selectors cross every pool-trained job, bad grids and bad
+selectors fail before any data is built."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import pytest
 
 from bench.config import build_config
 from bench.errors import ConfigError, PlanError, RegistryError
-from bench.runner.plan import build_variants, plan_jobs
+from bench.runner.plan import apply_selectors, build_selectors, build_variants, plan_jobs
 
 
 def test_a_sweep_expands_the_cartesian_product_of_its_parameters():
@@ -42,3 +43,68 @@ def test_an_objective_needing_unavailable_data_is_refused_at_plan_time():
     config = build_config(["method=kto"])
     with pytest.raises(PlanError, match="kto"):
         plan_jobs(config, build_variants(config), "demonstrations", has_scores=False, has_validation=True)
+
+
+# ---- selectors: methods x selectors x seeds ---------------------------------------------------------
+
+def _selected_plan(overrides: list[str], source_kind: str = "pairs"):
+    config = build_config(overrides)
+    jobs = plan_jobs(config, build_variants(config), source_kind, has_scores=False, has_validation=True,
+                     native={"kwise": True})
+    return apply_selectors(jobs, build_selectors(config), source_kind)
+
+
+def test_selectors_are_built_from_names_with_their_overrides_in_canonical_form():
+    config = build_config(["selector=all,random,alignment_potential,random", "selectors.alignment_potential.w=0.5",
+                           "selectors.random.ratio=0.25"])
+    assert [s.spec for s in build_selectors(config)] == ["all", "random:ratio=0.25",
+                                                         "alignment_potential:ratio=0.4,w=0.5"]
+
+
+def test_selector_errors_name_the_key_and_the_valid_choices():
+    with pytest.raises(ConfigError, match=r"^selector=randm: unknown selector 'randm' \(did you mean: random\?\); "
+                                          r"valid: all, random, explicit_margin"):
+        build_selectors(build_config(["selector=all,randm"]))
+    with pytest.raises(ConfigError, match=r"^selectors\.random: 'w' is not a parameter of random; valid: ratio$"):
+        build_selectors(build_config(["selector=random", "selectors.random.w=1"]))
+    with pytest.raises(ConfigError, match=r"^selectors\.random: ratio=1\.5 must be in \(0, 1\]"):
+        build_selectors(build_config(["selector=random", "selectors.random.ratio=1.5"]))
+    with pytest.raises(ConfigError, match=r"^selectors\.random\.\* is set but random is not in selector=all; add it"):
+        build_selectors(build_config(["selectors.random.ratio=0.5"]))
+    with pytest.raises(ConfigError, match=r"^selectors\.rnd: unknown selector 'rnd'"):
+        build_selectors(build_config(["selectors.rnd.ratio=0.5"]))
+
+
+def test_pool_jobs_cross_every_selector_and_native_or_online_ones_run_under_all_only():
+    jobs, note = _selected_plan(["method=dpo,kto,rpo_sq,rloo", "selector=all,random,explicit_margin", "seed=0,1"])
+    by_method: dict[str, list] = {}
+    for job in jobs:
+        by_method.setdefault(job.method, []).append(job)
+    assert {m: len(j) for m, j in by_method.items()} == {"dpo": 6, "kto": 6, "rpo_sq": 2, "rloo": 2}
+    assert all(job.selector.name == "all" for job in by_method["rpo_sq"] + by_method["rloo"])
+    assert note == ("selector=random,explicit_margin: rpo_sq, rloo train on on-policy samples or native data, "
+                    "not on the pool a selector chooses from; they run under selector=all only")
+    datasets = {(j.method, j.selector.name, j.seed): j.dataset for j in jobs}
+    assert datasets[("dpo", "all", 0)] == "pairs" and datasets[("kto", "all", 1)] == "unpaired"
+    random0, random1 = datasets[("dpo", "random", 0)], datasets[("dpo", "random", 1)]
+    assert random0.startswith("pairs@") and random0 != random1  # random is seeded by the job's seed
+    margin0, margin1 = datasets[("dpo", "explicit_margin", 0)], datasets[("dpo", "explicit_margin", 1)]
+    assert margin0 == margin1 != random0  # a ranking selector keeps the same rows for every seed
+    assert datasets[("kto", "random", 0)] == "unpaired@" + random0.partition("@")[2]  # one selection, two kinds
+    assert len({j.label for j in jobs}) == len(jobs)
+
+
+def test_without_all_the_skipped_jobs_do_not_run_and_the_line_says_so():
+    jobs, note = _selected_plan(["method=dpo,rloo", "selector=random"])
+    assert [(j.method, j.selector.name) for j in jobs] == [("dpo", "random")]
+    assert note.endswith("rloo train on on-policy samples or native data, not on the pool a selector chooses from; "
+                         "they run not at all (add all to selector=)")
+    assert _selected_plan(["method=dpo,rloo", "selector=all"])[1] is None
+
+
+def test_a_margin_selector_on_a_pool_that_is_not_pairs_is_refused_at_plan_time():
+    with pytest.raises(PlanError, match=r"^selector=alignment_potential ranks preference pairs; the training pool "
+                                        r"holds 'kwise' rows; use selector=all or random$"):
+        _selected_plan(["method=dpo", "selector=alignment_potential"], source_kind="kwise")
+    jobs, _ = _selected_plan(["method=dpo", "selector=random"], source_kind="kwise")
+    assert jobs[0].dataset.startswith("pairs@")
