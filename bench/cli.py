@@ -97,7 +97,7 @@ def methods() -> None:
     for name in METHODS.names():
         objective = build_objective(name)
         needs = objective.needs
-        declared = [f.name if value is True else f"{f.name}={value}"
+        declared = [f.name if value is True else f"{f.name}={_need_text(value)}"
                     for f in dataclasses.fields(needs)
                     if f.name != "data" and (value := getattr(needs, f.name)) is not None and value != f.default]
         defaults = {k: v for k, v in objective.hyperparameters().items() if k != "reduction"}
@@ -106,6 +106,16 @@ def methods() -> None:
                      "defaults": ", ".join(f"{k}={v}" for k, v in defaults.items()) or "-",
                      "source": objective.source})
     click.echo(pd.DataFrame(rows).to_markdown(index=False))
+
+
+def _need_text(value: object) -> str:
+    """A declared need as a listing shows it: FPO's SAE codes in words, anything else as it prints."""
+    from bench.methods.base import SaeCodes
+
+    if isinstance(value, SaeCodes):
+        where = "the SAE's layer" if value.layer is None else f"block {value.layer}"
+        return f"top-{value.top_k} codes at {where}"
+    return str(value)
 
 
 @main.command(context_settings={"ignore_unknown_options": True})

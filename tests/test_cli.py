@@ -40,6 +40,7 @@ def test_list_methods_shows_every_registered_objective():
     assert result.exit_code == 0
     for name in METHODS.names():
         assert f"| {name} " in result.output
+    assert "sae=top-50 codes at the SAE's layer" in result.output  # FPO's need, readable rather than a repr
 
 
 def test_leaderboard_on_a_missing_store_says_what_to_do(tmp_path):

@@ -95,6 +95,15 @@ class Annotator:
         return {"name": "gym-annotator", "version": ANNOTATOR_VERSION, "reward_version": REWARD_VERSION,
                 **asdict(self.config)}
 
+    def utility_identity(self) -> dict[str, Any]:
+        """What fixes :meth:`utility` alone: the biases, not the label or outcome noise and confounding.
+
+        The proxy judge scores by the utility, so a run that changes only how labels or outcomes are
+        drawn keeps its evaluation, and a job trained on unchanged data is reused rather than re-judged.
+        """
+        return {"name": "gym-annotator-utility", "version": ANNOTATOR_VERSION, "reward_version": REWARD_VERSION,
+                "length_bonus": self.config.length_bonus, "marker_bonus": self.config.marker_bonus}
+
     def utility(self, prompt: str, response: str) -> float:
         """The annotator's deterministic (biased) value of a response; see the module docstring."""
         tokens = str(response).lower().split()

@@ -54,7 +54,7 @@ class AnnotatorJudge(PointwiseJudge):
 
     def identity(self) -> dict[str, Any]:
         return {"name": self.name, "version": REWARD_VERSION, "language_version": LANGUAGE_VERSION,
-                "annotator": self.annotator.identity()}
+                "annotator": self.annotator.utility_identity()}
 
     def score(self, prompts: Sequence[str], responses: Sequence[str]) -> np.ndarray:
         _aligned(prompts, responses, self.name)

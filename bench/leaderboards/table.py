@@ -90,8 +90,13 @@ def _number(value: Any, where: str, path: Path) -> float:
     return float(value)
 
 
-def read_metrics_file(path: Path, store: Path | None = None) -> dict[str, Any]:
-    """One flat leaderboard row from one metrics.json, or a BenchError naming the file.
+def read_metrics_rows(path: Path, store: Path | None = None) -> list[dict[str, Any]]:
+    """The flat leaderboard rows of one metrics.json, or a BenchError naming the file.
+
+    One row per benchmark the job belongs to: its own comparability key, then the keys of later runs
+    that reused it (``provenance.also_comparable_under``, see :func:`bench.runner.store.admit_to_benchmark`:
+    their keys differ only in what the job never read, such as the world's outcome rows for a job
+    trained on pairs), so a reused job shows in every table it belongs to.
 
     Validation happens here, where the bad value is found, so a broken file is reported by name
     instead of surfacing as a pandas KeyError three steps later.
@@ -146,7 +151,10 @@ def read_metrics_file(path: Path, store: Path | None = None) -> dict[str, Any]:
     for name, value in cost.items():
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             row[f"cost_{name}"] = float(value)  # non-numeric cost entries (device names) are not aggregated
-    return row
+    also = provenance.get("also_comparable_under", [])
+    if not isinstance(also, list) or not all(isinstance(key, str) for key in also):
+        raise _malformed(path, f"provenance.also_comparable_under must be a list of keys, got {also!r}")
+    return [row, *({**row, "comparability_key": key} for key in also if key != row["comparability_key"])]
 
 
 def _sweep_columns(job: dict[str, Any], payload: dict[str, Any], path: Path) -> dict[str, Any]:
@@ -192,7 +200,8 @@ def load_results(store: Path) -> pd.DataFrame:
     if not store.is_dir():
         raise BenchError(f"results store {store} does not exist or is not a directory; point at the "
                          f"directory `bench run` wrote (its results.store setting)")
-    rows = [read_metrics_file(path, store) for path in sorted(store.rglob(METRICS_FILE)) if path.is_file()]
+    rows = [row for path in sorted(store.rglob(METRICS_FILE)) if path.is_file()
+            for row in read_metrics_rows(path, store)]
     if not rows:
         return pd.DataFrame(columns=list(RUN_COLUMNS))
     frame = pd.DataFrame(rows)

@@ -10,13 +10,12 @@ through the output head.
 
 Reading the final hidden states and applying the output embedding is how logits are made in most
 causal LMs but not all (soft-capping, logit scales); :func:`packing_reproduces_padding` checks it on
-the model's first batch against the model's own padded forward, and callers fall back to padded
-scoring when it does not hold.
+the first batch of each architecture against the model's own padded forward, and callers fall back to
+padded scoring when it does not hold.
 """
 
 from __future__ import annotations
 
-import weakref
 from contextlib import nullcontext
 from dataclasses import dataclass
 
@@ -29,7 +28,8 @@ from bench.models.residual import PooledFeatures, block_output
 
 PROBE_TOLERANCE = {torch.float32: 1e-3, torch.float64: 1e-6}
 """Largest |packed - padded| token log-prob accepted by the probe (half precision: 5e-2)."""
-_VERDICTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_VERDICTS: dict[tuple, bool] = {}
+"""The probe's verdict per architecture (see :func:`architecture_key`)."""
 
 
 @dataclass(frozen=True)
@@ -117,12 +117,27 @@ def packed_scores(model: torch.nn.Module, batch: Batch, full_distribution: bool 
     return out, distributions, features
 
 
+def architecture_key(model: torch.nn.Module) -> tuple:
+    """What decides whether packing reproduces padding: the model's code, config, attention kernel and dtype.
+
+    Not its weights: whether logits are the output head of the last hidden state and whether the body
+    honours restarting positions are properties of the architecture, so every checkpoint of one run
+    (a job's policy, its evaluation, the next job's) shares one probe instead of paying one each.
+    """
+    config = getattr(model, "config", None)
+    described = config.to_json_string(use_diff=False) if hasattr(config, "to_json_string") else repr(config)
+    parameter = next(model.parameters())
+    return (type(model), described, getattr(config, "_attn_implementation", None), parameter.dtype,
+            parameter.device.type)
+
+
 def packing_reproduces_padding(model: torch.nn.Module, batch: Batch, padded_scores) -> bool:
-    """Whether packed scoring equals ``padded_scores(model, batch)`` on this batch (checked once per model)."""
-    if model in _VERDICTS:
-        return _VERDICTS[model]
+    """Whether packed scoring equals ``padded_scores(model, batch)`` on this batch (checked once per architecture)."""
+    key = architecture_key(model)
+    if key in _VERDICTS:
+        return _VERDICTS[key]
     if model.base_model is model or model.get_output_embeddings() is None:
-        _VERDICTS[model] = False
+        _VERDICTS[key] = False
         return False
     was_training = model.training
     model.eval()
@@ -136,5 +151,5 @@ def packing_reproduces_padding(model: torch.nn.Module, batch: Batch, padded_scor
         verdict = False  # an architecture whose body does not take packed positions
     finally:
         model.train(was_training)
-    _VERDICTS[model] = verdict
+    _VERDICTS[key] = verdict
     return verdict

@@ -25,28 +25,32 @@ entropy costly for a real model (V ~ 10^5), so its batches are sized by this, no
 
 def _score_samples(model: torch.nn.Module, tokenizer, prompts: list[str], samples: list[list[str]],
                    max_prompt_tokens: int, max_response_tokens: int, batch_prompts: int,
-                   per_row: Callable[[Batch], Tensor]) -> np.ndarray:
-    """Apply ``per_row`` (a batch -> [rows] statistic) to every sample; returns [P, k]."""
+                   per_row: Callable[[Batch], tuple[Tensor, ...]]) -> list[np.ndarray]:
+    """Apply ``per_row`` (a batch -> statistics of [rows] each) to every sample; returns one [P, k] per statistic."""
     k = len(samples[0])
     prompt_ids = encode_prompts(tokenizer, prompts, max_prompt_tokens)
     flat = encode_responses(tokenizer, [s for group in samples for s in group], max_response_tokens)
     device = next(model.parameters()).device
-    out = np.zeros((len(prompts), k))
+    out: list[np.ndarray] = []
     model.eval()
     with torch.inference_mode():
         for start in range(0, len(prompts), batch_prompts):
             stop = min(start + batch_prompts, len(prompts))
             responses = [flat[i * k:(i + 1) * k] for i in range(start, stop)]
             batch = collate(prompt_ids[start:stop], responses, tokenizer.pad_token_id).to(device)
-            out[start:stop] = per_row(batch).view(stop - start, k).double().cpu().numpy()
+            statistics = per_row(batch)
+            out = out or [np.zeros((len(prompts), k)) for _ in statistics]
+            for array, statistic in zip(out, statistics, strict=True):
+                array[start:stop] = statistic.view(stop - start, k).double().cpu().numpy()
     return out
 
 
 def sequence_logps(model: torch.nn.Module, tokenizer, prompts: list[str], samples: list[list[str]],
                    max_prompt_tokens: int, max_response_tokens: int) -> np.ndarray:
     """Summed response log-probs [P, k] of ``samples[p][j]`` given ``prompts[p]`` under ``model``."""
-    return _score_samples(model, tokenizer, prompts, samples, max_prompt_tokens, max_response_tokens,
-                          SCORE_BATCH_PROMPTS, lambda batch: response_scores(model, batch).logps)
+    (logps,) = _score_samples(model, tokenizer, prompts, samples, max_prompt_tokens, max_response_tokens,
+                              SCORE_BATCH_PROMPTS, lambda batch: (response_scores(model, batch).logps,))
+    return logps
 
 
 def mean_token_entropy(log_distributions: Tensor, mask: Tensor) -> Tensor:
@@ -67,21 +71,24 @@ def _vocabulary_size(model: torch.nn.Module) -> int:
     return int(model.config.vocab_size)
 
 
-def token_entropies(model: torch.nn.Module, tokenizer, prompts: list[str], samples: list[list[str]],
-                    max_prompt_tokens: int, max_response_tokens: int) -> np.ndarray:
-    """Mean per-token predictive entropy [P, k] (nats) of ``model`` along ``samples[p][j]``.
+def logps_and_token_entropies(model: torch.nn.Module, tokenizer, prompts: list[str], samples: list[list[str]],
+                              max_prompt_tokens: int, max_response_tokens: int) -> tuple[np.ndarray, np.ndarray]:
+    """Summed response log-probs and mean per-token predictive entropy [P, k] (nats) of ``samples[p][j]``.
 
-    Each position's entropy is of the model's full next-token distribution given the prompt and
-    the response so far, averaged over the response's tokens (EOS included, padding not), so a
-    sample's value does not grow with its length (METHODS.md, Metrics: Entropy).
+    Both from one forward pass per batch: the entropy needs the full distributions, and the log-probs
+    of the sampled tokens are read from them, so an evaluation that needs both (KL and entropy) scores
+    the policy's samples once. Each position's entropy is of the model's full next-token distribution
+    given the prompt and the response so far, averaged over the response's tokens (EOS included,
+    padding not), so a sample's value does not grow with its length (METHODS.md, Metrics: Entropy).
     """
     k = len(samples[0])
     rows_per_prompt = k * max_response_tokens * _vocabulary_size(model)
     batch_prompts = int(min(SCORE_BATCH_PROMPTS, max(1, ENTROPY_BATCH_FLOATS // rows_per_prompt)))
 
-    def per_row(batch: Batch) -> Tensor:
+    def per_row(batch: Batch) -> tuple[Tensor, Tensor]:
         scores = response_scores(model, batch, full_distribution=True)
-        return mean_token_entropy(scores.log_distributions, scores.mask)
+        return scores.logps, mean_token_entropy(scores.log_distributions, scores.mask)
 
-    return _score_samples(model, tokenizer, prompts, samples, max_prompt_tokens, max_response_tokens,
-                          batch_prompts, per_row)
+    logps, entropy = _score_samples(model, tokenizer, prompts, samples, max_prompt_tokens, max_response_tokens,
+                                    batch_prompts, per_row)
+    return logps, entropy

@@ -27,7 +27,7 @@ from bench.models import logprobs as logprobs_module
 from bench.models import scoring as scoring_module
 from bench.models.loading import load_causal_lm, load_tokenizer
 from bench.models.sampling import SamplingParams
-from bench.models.scoring import sequence_logps, token_entropies
+from bench.models.scoring import logps_and_token_entropies, sequence_logps
 from bench.runner.world import World
 
 REFERENCE_SAMPLE_SEED = 0
@@ -156,19 +156,21 @@ class Evaluation:
         def fill(target: EvalInputs, fields: set[str]) -> None:
             nonlocal scoring_seconds
             fill_started = time.perf_counter()
+            logps = None
+            if "policy_token_entropy" in fields:  # the same forward pass gives the samples' log-probs
+                data = self.config.data
+                logps, target.policy_token_entropy = logps_and_token_entropies(
+                    policy_model(), self._tokenizer, prompts, policy.samples, data.max_prompt_tokens,
+                    data.max_response_tokens)
             if fields & {"policy_logps", "policy_ref_logps"}:
-                target.policy_logps = self._logps(policy_model(), prompts, policy.samples)
+                target.policy_logps = logps if logps is not None else self._logps(policy_model(), prompts,
+                                                                                  policy.samples)
                 target.policy_ref_logps = (target.policy_logps if is_reference
                                            else self._logps(self._reference_model, prompts, policy.samples))
             if fields & {"heldout_logps", "heldout_ref_logps"}:
                 target.heldout_ref_logps = self._heldout_ref_logps
                 target.heldout_logps = (target.heldout_ref_logps if is_reference
                                         else self._heldout_logps(policy_model()))
-            if "policy_token_entropy" in fields:
-                data = self.config.data
-                target.policy_token_entropy = token_entropies(policy_model(), self._tokenizer, prompts,
-                                                              policy.samples, data.max_prompt_tokens,
-                                                              data.max_response_tokens)
             scoring_seconds += time.perf_counter() - fill_started
 
         pending = self._pending_fingerprints(model_dir, is_reference, policy.samples, with_heldout)

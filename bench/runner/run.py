@@ -46,7 +46,7 @@ from bench.models.sampling import SamplingParams
 from bench.runner.evaluate import REFERENCE_ROW_SEED, Evaluation
 from bench.runner.outcome_setup import build_outcome_inputs
 from bench.runner.plan import NATIVE, SELECTED, Job, apply_selectors, build_selectors, build_variants, plan_jobs
-from bench.runner.store import finished, job_dir, package_versions, write_metrics
+from bench.runner.store import admit_to_benchmark, finished, job_dir, package_versions, write_metrics
 from bench.runner.world import World, build_world
 from bench.train.batches import OfflineBatches, OnlineBatches
 from bench.train.checkpoint import CHECKPOINT
@@ -330,6 +330,12 @@ class Runner:
         name = f"{job.method}-{job.selector.name}" if job.selected else job.method
         return job_dir(self.store, name, job.seed, self.job_key(job))
 
+    @cached_property
+    def job_directories(self) -> list[tuple[Job, Path]]:
+        """Every job with its store directory, keyed once per run: a source file edited while the run goes on
+        must not move a job between training it and publishing it (the next run retrains it instead)."""
+        return [(job, self.job_directory(job)) for job in self.jobs]
+
     def run_job(self, job: Job, directory: Path) -> dict:
         directory.mkdir(parents=True, exist_ok=True)
         atomic.write_text(directory / "config.yaml", to_yaml(self.config))
@@ -411,8 +417,13 @@ class Runner:
 
     def run(self) -> RunResult:
         started = time.perf_counter()
-        todo = [(job, self.job_directory(job)) for job in self.jobs]
-        pending = [(job, d) for job, d in todo if not finished(d, self.evaluation.key)]
+        todo = self.job_directories
+        pending = []
+        for job, directory in todo:
+            if finished(directory, self.evaluation.key):
+                admit_to_benchmark(directory, self.comparability_key())  # reused: it belongs to this table too
+            else:
+                pending.append((job, directory))
         self.say(f"plan: {len(todo)} jobs ({len(todo) - len(pending)} already finished)")
         self.reference_pass([job for job, _ in pending])
         for job, _ in pending:  # selections and k-wise cuts fail here, before anything trains
@@ -458,11 +469,11 @@ class Runner:
     def head_to_head(self, directory: Path) -> list[Path]:
         """Win rates of every method of this run against every other, per judge (first seed, no sweeps)."""
         seed = self.config.seed[0]
-        jobs = [job for job in self.jobs if job.seed == seed and not job.swept]
+        jobs = [(job, path) for job, path in self.job_directories if job.seed == seed and not job.swept]
         if len(jobs) < 2 or not self.world.judges:
             return []
         samples = {(f"{job.method} [{job.selector.name}]" if job.selected else job.method):
-                   self.evaluation.samples(self.job_directory(job) / CHECKPOINT, job.method) for job in jobs}
+                   self.evaluation.samples(path / CHECKPOINT, job.method) for job, path in jobs}
         samples["reference"] = self.evaluation.samples(self.world.base_model, "reference-resample",
                                                        REFERENCE_ROW_SEED)
         paths = []

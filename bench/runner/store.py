@@ -33,6 +33,24 @@ def finished(directory: Path, evaluation_key: str) -> dict[str, Any] | None:
     return record if record.get("provenance", {}).get("evaluation") == evaluation_key else None
 
 
+def admit_to_benchmark(directory: Path, key: str) -> bool:
+    """Record that the finished job in ``directory`` also belongs to the benchmark ``key``; True if it was new.
+
+    A run reuses a finished job when its job key matches (same model, data, training, objective) and its
+    evaluation key matches, so the runs' comparability keys can differ only in what the job never read
+    (the world's native datasets it did not train on). Listing the key keeps the job in that run's table.
+    """
+    path = Path(directory) / METRICS
+    record = json.loads(path.read_text())
+    provenance = record["provenance"]
+    also = provenance.setdefault("also_comparable_under", [])
+    if key == provenance["comparability_key"] or key in also:
+        return False
+    also.append(key)
+    atomic.write_json(path, record)
+    return True
+
+
 def write_metrics(directory: Path, record: dict[str, Any]) -> Path:
     """Write ``metrics.json`` atomically (the last step of a job)."""
     path = Path(directory) / METRICS

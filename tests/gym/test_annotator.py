@@ -106,3 +106,6 @@ def test_proxy_judge_scores_with_the_utility_and_identifies_its_annotator() -> N
     assert identity["annotator"]["length_bonus"] == 0.2 and identity["annotator"]["marker_bonus"] == 1.0
     assert AnnotatorJudge(Annotator(config)).identity() == identity
     assert AnnotatorJudge().identity() != identity
+    # label noise and outcome confounding change the data, not the utility the proxy scores with
+    noisier = AnnotatorConfig(length_bonus=0.2, marker_bonus=1.0, label_noise=0.3, confounder_strength=1.0)
+    assert AnnotatorJudge(noisier).identity() == identity

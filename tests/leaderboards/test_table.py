@@ -171,6 +171,7 @@ def test_malformed_metrics_json_names_the_file(store: Path) -> None:
     (lambda p: p.pop("metrics"), "section 'metrics'"),
     (lambda p: p["metrics"].update(kl="high"), "metrics.kl must be a number"),
     (lambda p: p["job"].update(seed="zero"), "job.seed must be an integer"),
+    (lambda p: p["provenance"].update(also_comparable_under="key-b"), "also_comparable_under must be a list"),
 ])
 def test_structurally_malformed_files_name_the_file_and_field(tmp_path: Path, edit: Any,
                                                               message: str) -> None:
@@ -181,6 +182,18 @@ def test_structurally_malformed_files_name_the_file_and_field(tmp_path: Path, ed
     with pytest.raises(BenchError, match=message) as caught:
         load_results(tmp_path)
     assert str(path.relative_to(tmp_path)) in str(caught.value)
+
+
+def test_a_job_reused_under_a_second_key_is_a_row_of_both_tables(tmp_path: Path) -> None:
+    path = write_job(tmp_path, "dpo-0", "dpo", 0, {**win_metrics("gold", 60.0), "kl": 1.0})
+    write_job(tmp_path, "simpo-0", "simpo", 0, {**win_metrics("gold", 70.0), "kl": 2.0}, key="key-b")
+    payload = json.loads(path.read_text())
+    payload["provenance"]["also_comparable_under"] = ["key-b"]
+    path.write_text(json.dumps(payload))
+    tables = aggregate(load_results(tmp_path))
+    assert sorted(tables) == ["key-a", "key-b"]
+    assert sorted(tables["key-b"]["method"]) == ["dpo", "simpo"] and list(tables["key-a"]["method"]) == ["dpo"]
+    assert tables["key-b"].set_index("method").loc["dpo", "gold_win_rate"] == 60.0
 
 
 def test_a_seed_counted_twice_is_an_error(tmp_path: Path) -> None:

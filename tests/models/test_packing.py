@@ -84,3 +84,16 @@ def test_a_model_whose_logits_packing_cannot_reproduce_is_scored_padded() -> Non
     assert not packing_reproduces_padding(model, batch, None)
     expected = response_scores(model, batch, packing=False)
     torch.testing.assert_close(scores.token_logps, expected.token_logps)
+
+
+def test_the_probe_runs_once_per_architecture_not_once_per_checkpoint(monkeypatch) -> None:
+    batch = _batch()
+    assert packing_reproduces_padding(_model(), batch, None)
+    probes = []
+    monkeypatch.setattr("bench.models.packing.packed_scores", lambda *a, **k: probes.append(1))
+    torch.manual_seed(1)
+    retrained = LlamaForCausalLM(_config())  # other weights, same architecture: the verdict carries over
+    assert packing_reproduces_padding(retrained, batch, None) and probes == []
+    wider = LlamaForCausalLM(LlamaConfig(**{**_config().to_dict(), "intermediate_size": 64}))
+    # another config is probed again (the stub returns nothing to compare, so its verdict is "no")
+    assert not packing_reproduces_padding(wider, batch, None) and probes == [1]

@@ -11,7 +11,7 @@ from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from bench.data.tokenize import encode_prompts, encode_responses
-from bench.models.scoring import mean_token_entropy, sequence_logps, token_entropies
+from bench.models.scoring import logps_and_token_entropies, mean_token_entropy, sequence_logps
 
 WORDS = ["<pad>", "</s>", "say", "hello", "world", "again", "and", "more"]
 PROMPTS = ["say hello", "say world and more"]
@@ -38,7 +38,7 @@ def _model(vocab: int, zero_head: bool) -> LlamaForCausalLM:
 
 def test_a_uniform_model_has_entropy_log_vocabulary_on_every_sample() -> None:
     vocab = 23  # larger than the tokenizer's ids: the distribution is over the model's output vocabulary
-    entropy = token_entropies(_model(vocab, zero_head=True), _tokenizer(), PROMPTS, SAMPLES, 16, 16)
+    _, entropy = logps_and_token_entropies(_model(vocab, zero_head=True), _tokenizer(), PROMPTS, SAMPLES, 16, 16)
     assert entropy.shape == (2, 2)
     np.testing.assert_allclose(entropy, math.log(vocab), rtol=1e-6)
 
@@ -46,7 +46,9 @@ def test_a_uniform_model_has_entropy_log_vocabulary_on_every_sample() -> None:
 def test_entropy_equals_a_direct_unpadded_pass_per_sample() -> None:
     """Batched with left and right padding, each sample's mean entropy is that of scoring it alone."""
     model, tokenizer = _model(len(WORDS), zero_head=False), _tokenizer()
-    entropy = token_entropies(model, tokenizer, PROMPTS, SAMPLES, 16, 16)
+    logps, entropy = logps_and_token_entropies(model, tokenizer, PROMPTS, SAMPLES, 16, 16)
+    # the log-probs read off the same pass are those of the log-prob-only scorer
+    np.testing.assert_allclose(logps, sequence_logps(model, tokenizer, PROMPTS, SAMPLES, 16, 16), rtol=1e-5)
     for p, prompt in enumerate(PROMPTS):
         prompt_ids = encode_prompts(tokenizer, [prompt], 16)[0]
         for j, sample in enumerate(SAMPLES[p]):

@@ -34,13 +34,13 @@ def test_reevaluation_hits_the_cache_and_a_changed_sample_misses_it(smoke_config
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(EVALUATORS._items, CountingWords.name, CountingWords)
     entropy_passes: list[int] = []
-    real_entropies = evaluate_module.token_entropies
+    real_entropies = evaluate_module.logps_and_token_entropies
 
     def counted_entropies(*args, **kwargs):
         entropy_passes.append(1)
         return real_entropies(*args, **kwargs)
 
-    monkeypatch.setattr(evaluate_module, "token_entropies", counted_entropies)
+    monkeypatch.setattr(evaluate_module, "logps_and_token_entropies", counted_entropies)
     config = build_config(["preset=smoke", f"cache={smoke_config.cache}", "progress=false",
                            f"eval.evaluators=[{CountingWords.name},entropy]"])
     world = build_world(config, progress=False)

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from bench.config import build_config
+from bench.leaderboards.table import load_results
 from bench.runner.run import run
 
 pytestmark = pytest.mark.slow
@@ -72,3 +73,13 @@ def test_switching_the_confounder_on_retrains_the_outcome_objectives_only(causal
     keys = {json.loads(p.read_text())["provenance"]["comparability_key"]
             for p in store.glob("jobs/causal_po-*/metrics.json")}
     assert len(keys) == 2
+    # the one dpo job belongs to both benchmarks: reused by the unconfounded run (the proxy judge, hence the
+    # evaluation, ignores the confounder), it is listed in the confounded run's table and in that one's
+    (dpo,) = store.glob("jobs/dpo-*/metrics.json")
+    provenance = json.loads(dpo.read_text())["provenance"]
+    assert provenance["comparability_key"] in keys and len(provenance["also_comparable_under"]) == 1
+    rows = load_results(store)
+    assert set(rows.loc[rows["method"] == "dpo", "comparability_key"]) == {provenance["comparability_key"],
+                                                                           *provenance["also_comparable_under"]}
+    run(again, say=lambda line: None)
+    assert len(json.loads(dpo.read_text())["provenance"]["also_comparable_under"]) == 1  # not once per reuse
