@@ -93,6 +93,9 @@ class RunConfig:
     cache: str = field(default_factory=lambda: os.environ.get("BENCH_CACHE", ".bench"))
     """Shared caches: gym builds, reference passes, generations."""
     progress: bool = True
+    workers: int = 0
+    """Jobs run at once, each in its own process (bench.runner.workers); 0: automatic (one per CPU core, at
+    most 4, on a CPU machine with at least 4 jobs to run; 1 on a GPU). Results do not depend on it."""
     gym: GymSettings = field(default_factory=GymSettings)
     data: DataSettings = field(default_factory=DataSettings)
     model: ModelSettings = field(default_factory=ModelSettings)
@@ -115,6 +118,7 @@ PRESETS: dict[str, list[str]] = {
         "gym.reference.heads=2", "gym.reference.intermediate_size=64", "gym.reference.corpus_per_prompt=2",
         "train.steps=4", "train.micro_batch_size=8", "train.warmup_steps=1", "train.snapshot_every=2",
         "generate.max_new_tokens=16", "data.max_response_tokens=16", "eval.bootstrap_samples=200",
+        "workers=1",  # a worker's start-up (imports, the world read back) costs more than a smoke job
     ],
 }
 
@@ -185,6 +189,8 @@ def _validate(config: RunConfig) -> None:
         raise ConfigError(f"train.warmup_steps={t.warmup_steps} must be between 0 and train.steps={t.steps}")
     if not t.lr > 0:
         raise ConfigError(f"train.lr={t.lr} must be > 0")
+    if config.workers < 0:
+        raise ConfigError(f"workers={config.workers} must be >= 1, or 0 for one per CPU core")
     if not config.method:
         raise ConfigError("method= is empty; give a method name, a comma list or all")
     if not config.selector:

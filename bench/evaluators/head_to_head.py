@@ -19,8 +19,8 @@ from tabulate import tabulate
 
 from bench.errors import BenchError
 from bench.evaluators.base import Judge, PointwiseJudge, judge_preferences, paired_flat_samples
-from bench.evaluators.statistics import DEFAULT_LEVEL, DEFAULT_N_BOOT, prompt_mean
-from bench.evaluators.winrate import win_rate_from_prompt_means
+from bench.evaluators.statistics import DEFAULT_LEVEL, DEFAULT_N_BOOT, paired_bootstrap_cis, prompt_mean
+from bench.evaluators.winrate import check_preferences
 
 
 class _ScoredOnce(PointwiseJudge):
@@ -70,17 +70,21 @@ def head_to_head(prompts: Sequence[str], samples: Mapping[str, Sequence[Sequence
                          f"method to compare")
     shape = (len(methods), len(methods))
     cells = {name: np.full(shape, 50.0) for name in ("win_rate", "win_rate_ci_low", "win_rate_ci_high")}
-    for row, first in enumerate(methods):
-        for column, second in enumerate(methods):
-            if row == column:
-                continue
-            flat_prompts, responses, opponents, counts = paired_flat_samples(
-                prompts, samples[first], samples[second], (f"samples of {first!r}", f"samples of {second!r}"))
-            prefs = judge_preferences(judge.name, judge, flat_prompts, responses, opponents,
-                                      f"pairs of {first!r} vs {second!r}")
-            result = win_rate_from_prompt_means(prompt_mean(prefs, counts), n_boot=n_boot, seed=seed, level=level)
-            for name, grid in cells.items():
-                grid[row, column] = result[name]
+    ordered_pairs = [(row, column) for row in range(len(methods)) for column in range(len(methods)) if row != column]
+    per_prompt = []
+    for row, column in ordered_pairs:
+        first, second = methods[row], methods[column]
+        flat_prompts, responses, opponents, counts = paired_flat_samples(
+            prompts, samples[first], samples[second], (f"samples of {first!r}", f"samples of {second!r}"))
+        prefs = judge_preferences(judge.name, judge, flat_prompts, responses, opponents,
+                                  f"pairs of {first!r} vs {second!r}")
+        per_prompt.append(check_preferences(prompt_mean(prefs, counts)))
+    values = np.stack(per_prompt)
+    low, high = paired_bootstrap_cis(values, n_boot=n_boot, seed=seed, level=level)  # one set of resamples
+    rows, columns = (list(axis) for axis in zip(*ordered_pairs, strict=True))
+    cells["win_rate"][rows, columns] = 100.0 * values.mean(axis=1)
+    cells["win_rate_ci_low"][rows, columns] = 100.0 * low
+    cells["win_rate_ci_high"][rows, columns] = 100.0 * high
     frames = {name: pd.DataFrame(grid, index=pd.Index(methods, name="method"),
                                  columns=pd.Index(methods, name="opponent"))
               for name, grid in cells.items()}

@@ -44,23 +44,41 @@ def paired_bootstrap_ci(per_prompt_values: np.ndarray, n_boot: int = DEFAULT_N_B
     if values.ndim != 1:
         raise BenchError(f"paired_bootstrap_ci takes one value per prompt (1-D), got shape {values.shape}; "
                          f"average over samples first")
-    if values.size == 0:
+    low, high = paired_bootstrap_cis(values[None, :], n_boot=n_boot, seed=seed, level=level)
+    return float(low[0]), float(high[0])
+
+
+def paired_bootstrap_cis(per_prompt_values: np.ndarray, n_boot: int = DEFAULT_N_BOOT, seed: int = 0,
+                         level: float = DEFAULT_LEVEL) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`paired_bootstrap_ci` of every row of [rows, prompts], all rows on the SAME resamples of prompts.
+
+    The resamples are drawn once, as counts of each prompt per resample, and every row's resampled means
+    are one matrix product with them: a head-to-head matrix of m methods (m (m - 1) cells) costs one
+    set of draws instead of one per cell, and its cells stay comparable because they resample the same
+    prompts. A row of ``seed``'s intervals equals :func:`paired_bootstrap_ci` with that seed.
+    """
+    values = np.asarray(per_prompt_values, dtype=np.float64)
+    if values.ndim != 2:
+        raise BenchError(f"paired_bootstrap_cis takes [rows, prompts], got shape {values.shape}")
+    if values.shape[1] == 0:
         raise BenchError("paired_bootstrap_ci got no prompts; the evaluation set is empty")
     if n_boot < 1:
         raise BenchError(f"n_boot={n_boot} must be at least 1 (default {DEFAULT_N_BOOT})")
     alpha = 1.0 - _check_level(level)
-    if not np.isfinite(values).all():
-        return math.nan, math.nan
-    n_prompts = values.size
+    finite = np.isfinite(values).all(axis=1)
+    n_rows, n_prompts = values.shape
+    clean = np.where(finite[:, None], values, 0.0)
     rng = np.random.default_rng(seed)
-    means = np.empty(n_boot, dtype=np.float64)
+    means = np.empty((n_rows, n_boot), dtype=np.float64)
     chunk = max(1, _BOOT_CELLS // n_prompts)
     for start in range(0, n_boot, chunk):
         stop = min(n_boot, start + chunk)
         index = rng.integers(0, n_prompts, size=(stop - start, n_prompts))
-        means[start:stop] = values[index].mean(axis=1)
-    low, high = np.quantile(means, [alpha / 2.0, 1.0 - alpha / 2.0])
-    return float(low), float(high)
+        flat = (np.arange(stop - start)[:, None] * n_prompts + index).ravel()
+        counts = np.bincount(flat, minlength=(stop - start) * n_prompts).reshape(stop - start, n_prompts)
+        means[:, start:stop] = clean @ counts.T.astype(np.float64) / n_prompts
+    low, high = np.quantile(means, [alpha / 2.0, 1.0 - alpha / 2.0], axis=1)
+    return np.where(finite, low, math.nan), np.where(finite, high, math.nan)
 
 
 def prompt_mean(flat_values: np.ndarray, counts: np.ndarray) -> np.ndarray:

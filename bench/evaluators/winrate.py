@@ -17,6 +17,16 @@ from bench.evaluators.base import EvalInputs, Evaluator, judge_preferences, judg
 from bench.evaluators.statistics import DEFAULT_LEVEL, DEFAULT_N_BOOT, paired_bootstrap_ci, prompt_mean
 
 
+def check_preferences(preferences: np.ndarray) -> np.ndarray:
+    """``preferences`` as floats, or an error when a finite one lies outside [0, 1] (a judge's bug)."""
+    preferences = np.asarray(preferences, dtype=np.float64)
+    finite = preferences[np.isfinite(preferences)]
+    if finite.size and (finite.min() < 0.0 or finite.max() > 1.0):
+        raise BenchError(f"preferences must lie in [0, 1] (1 win, 0.5 tie, 0 loss); got values in "
+                         f"[{finite.min():g}, {finite.max():g}]: check the judge's output")
+    return preferences
+
+
 def win_rate_from_prompt_means(per_prompt: np.ndarray, n_boot: int = DEFAULT_N_BOOT, seed: int = 0,
                                level: float = DEFAULT_LEVEL) -> dict[str, float]:
     """Win rate (percent) and its bootstrap CI from one preference value per prompt.
@@ -24,11 +34,7 @@ def win_rate_from_prompt_means(per_prompt: np.ndarray, n_boot: int = DEFAULT_N_B
     Separate from :func:`win_rate` so prompts with different numbers of sample pairs can be averaged
     per prompt first.
     """
-    per_prompt = np.asarray(per_prompt, dtype=np.float64)
-    finite = per_prompt[np.isfinite(per_prompt)]
-    if finite.size and (finite.min() < 0.0 or finite.max() > 1.0):
-        raise BenchError(f"preferences must lie in [0, 1] (1 win, 0.5 tie, 0 loss); got values in "
-                         f"[{finite.min():g}, {finite.max():g}]: check the judge's output")
+    per_prompt = check_preferences(per_prompt)
     low, high = paired_bootstrap_ci(per_prompt, n_boot=n_boot, seed=seed, level=level)
     return {"win_rate": 100.0 * float(per_prompt.mean()), "win_rate_ci_low": 100.0 * low,
             "win_rate_ci_high": 100.0 * high, "n_prompts": float(per_prompt.size)}

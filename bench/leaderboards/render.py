@@ -204,8 +204,11 @@ def to_markdown(table: pd.DataFrame) -> str:
         "selector": text("selector"),
         "reduction": text("reduction"),
     }
-    if _varies(table, "steps", ["method", "selector", "reduction"]):
-        columns["steps"] = text("steps")
+    trained = table["method"] != REFERENCE_METHOD
+    unequal_budgets = "steps" in table.columns and table.loc[trained, "steps"].nunique(dropna=False) > 1
+    if unequal_budgets:
+        columns["steps"] = [str(v) if is_trained else "-" for v, is_trained in zip(table["steps"], trained,
+                                                                                   strict=True)]
     if _varies(table, "hyperparameters", ["method", "selector", "reduction"]):
         columns["hyper-parameters"] = [_hyperparameter_text(v) for v in table["hyperparameters"]]
     if "grid" in table.columns and (table["grid"] > 0).any():
@@ -258,6 +261,10 @@ def to_markdown(table: pd.DataFrame) -> str:
         lines.append("regret: the optimal KL-regularised policy's gold reward at the row's KL (the gym's pi* "
                      "frontier) minus the row's gold reward, per seed then averaged; ≥ marks a lower bound "
                      "(some seed's KL lies beyond the frontier's valid range).")
+    if unequal_budgets:
+        lines.append("steps: the rows trained for different numbers of optimiser steps (on-policy objectives "
+                     "stop at train.online_steps, their samples drawn during training), so their training "
+                     "budgets are not equal.")
     if notes:
         lines.append(f"Same on every row (reference samples): {'; '.join(notes)}.")
     lines.append(f"Every column at full precision (standard errors, costs, job ids) is in {CSV_FILE}.")

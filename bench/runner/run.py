@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
 from functools import cached_property
 from pathlib import Path
@@ -47,6 +47,7 @@ from bench.runner.evaluate import REFERENCE_ROW_SEED, Evaluation
 from bench.runner.outcome_setup import build_outcome_inputs
 from bench.runner.plan import NATIVE, SELECTED, Job, apply_selectors, build_selectors, build_variants, plan_jobs
 from bench.runner.store import admit_to_benchmark, finished, job_dir, package_versions, write_metrics
+from bench.runner.workers import run_in_workers, worker_count
 from bench.runner.world import World, build_world
 from bench.train.batches import OfflineBatches, OnlineBatches
 from bench.train.checkpoint import CHECKPOINT
@@ -104,6 +105,7 @@ class Runner:
         self._selections: dict[str, Selection] = {}
         self._selected_by = {job.selection_key: job for job in self.jobs}
         self._pool_logps: np.ndarray | None = None
+        self._native_keys: dict[str, str] = {}
 
     # shared artefacts -------------------------------------------------------------------------------
     def training_rows(self, name: str) -> list[Example]:
@@ -312,8 +314,10 @@ class Runner:
 
     def native_fingerprint(self, name: str) -> str:
         """Content of a native dataset: its rows differ with settings the training pool ignores (outcome
-        confounding, score noise), so a job trained on them is keyed by them."""
-        return dataset_fingerprint(self.training_rows(name))
+        confounding, score noise), so a job trained on them is keyed by them. Hashed once per dataset."""
+        if name not in self._native_keys:
+            self._native_keys[name] = dataset_fingerprint(self.training_rows(name))
+        return self._native_keys[name]
 
     def provenance(self) -> dict:
         return {"comparability_key": self.comparability_key(), "model": self.world.base_fingerprint,
@@ -419,28 +423,41 @@ class Runner:
         started = time.perf_counter()
         todo = self.job_directories
         pending = []
-        for job, directory in todo:
+        for index, (job, directory) in enumerate(todo):
             if finished(directory, self.evaluation.key):
                 admit_to_benchmark(directory, self.comparability_key())  # reused: it belongs to this table too
             else:
-                pending.append((job, directory))
-        self.say(f"plan: {len(todo)} jobs ({len(todo) - len(pending)} already finished)")
-        self.reference_pass([job for job, _ in pending])
-        for job, _ in pending:  # selections and k-wise cuts fail here, before anything trains
+                pending.append((index, job, directory))
+        workers = worker_count(self.config.workers, len(pending))
+        self.say(f"plan: {len(todo)} jobs ({len(todo) - len(pending)} already finished)"
+                 + (f"; {workers} at a time, each in its own process" if workers > 1 else ""))
+        self.reference_pass([job for _, job, _ in pending])
+        for _, job, _ in pending:  # selections and k-wise cuts fail here, before anything trains
             if not job.objective.needs.online:
                 self.training_rows(job.dataset)
         self.evaluate_reference()
-        for number, (job, directory) in enumerate(pending, start=1):
-            job_started = time.perf_counter()
-            record = self.run_job(job, directory)
-            write_metrics(directory, record)
+        if workers > 1:
+            for _, job, _ in pending:  # made once here and cached, rather than by several workers at once
+                self.outcome_inputs(job)
+            finished_jobs = run_in_workers(Runner, self.config, pending, workers)
+        else:
+            finished_jobs = self.run_in_process(pending)
+        for number, (job, record, seconds) in enumerate(finished_jobs, start=1):
             m, cost = record["metrics"], record["cost"]
             outcome = (f"gold WR {m.get('gold_win_rate', float('nan')):.1f} KL {m.get('kl', float('nan')):.2f}"
                        if self.evaluates else f"trained ({cost['train_tokens_per_second'] or 0:.0f} tokens/s)")
-            self.say(f"[{number}/{len(pending)}] {job.label}: {outcome} ({time.perf_counter() - job_started:.1f}s)")
+            self.say(f"[{number}/{len(pending)}] {job.label}: {outcome} ({seconds:.1f}s)")
         boards = self.publish() if self.evaluates else []
         return RunResult(jobs=len(todo), trained=len(pending), reused=len(todo) - len(pending),
                          seconds=time.perf_counter() - started, leaderboards=boards)
+
+    def run_in_process(self, pending: list[tuple[int, Job, Path]]) -> Iterator[tuple[Job, dict, float]]:
+        """Train, evaluate and record ``pending`` jobs one after the other; yield (job, record, seconds)."""
+        for _, job, directory in pending:
+            started = time.perf_counter()
+            record = self.run_job(job, directory)
+            write_metrics(directory, record)
+            yield job, record, time.perf_counter() - started
 
     # publishing ------------------------------------------------------------------------------------
     def publish(self) -> list[Path]:

@@ -10,6 +10,7 @@ import pytest
 from bench.errors import BenchError
 from bench.evaluators.statistics import (
     paired_bootstrap_ci,
+    paired_bootstrap_cis,
     prompt_mean,
     seed_aggregate,
     t_cdf,
@@ -94,3 +95,16 @@ def test_prompt_mean_weighs_prompts_equally() -> None:
     assert prompt_mean(np.array([1.0, 0.0, 0.0, 1.0]), np.array([3, 1])) == pytest.approx([1 / 3, 1.0])
     with pytest.raises(BenchError, match="wrong number"):
         prompt_mean(np.array([1.0, 0.0]), np.array([3]))
+
+
+def test_many_rows_share_one_set_of_resamples_and_match_the_single_row_interval() -> None:
+    rng = np.random.default_rng(5)
+    rows = rng.uniform(size=(6, 40))
+    rows[2, 7] = np.nan
+    low, high = paired_bootstrap_cis(rows, n_boot=500, seed=2)
+    for r in (0, 1, 3, 4, 5):
+        np.testing.assert_allclose((low[r], high[r]), paired_bootstrap_ci(rows[r], n_boot=500, seed=2), rtol=1e-12)
+    assert np.isnan(low[2]) and np.isnan(high[2])  # a non-finite row has no interval; the others are unaffected
+    # the same resamples: a row and its mirror 1 - row get mirrored limits
+    mirrored_low, mirrored_high = paired_bootstrap_cis(1.0 - rows[[0]], n_boot=500, seed=2)
+    np.testing.assert_allclose((mirrored_low[0], mirrored_high[0]), (1 - high[0], 1 - low[0]), atol=1e-12)

@@ -56,6 +56,20 @@ def test_markdown_adds_a_hyperparameter_column_only_for_sweeps(tmp_path: Path) -
     assert "hyper-parameters" in text and "beta=0.5" in text and "beta=0.1" in text
 
 
+def test_markdown_shows_steps_when_rows_trained_for_different_budgets(tmp_path: Path) -> None:
+    write_job(tmp_path, "dpo-0", "dpo", 0, {"gold_win_rate": 50.0})
+    write_job(tmp_path, "ref", "reference", 1, {"gold_win_rate": 48.0})
+    assert "| steps" not in to_markdown(aggregate(load_results(tmp_path))["key-a"])  # one budget: no column
+    online = write_job(tmp_path, "rloo-0", "rloo", 0, {"gold_win_rate": 60.0})
+    online.write_text(online.read_text().replace('"steps": 100', '"steps": 50'))
+    text = to_markdown(aggregate(load_results(tmp_path))["key-a"])
+    header, _, *body = [line for line in text.splitlines() if line.startswith("|")]
+    column = [cell.strip() for cell in header.split("|")].index("steps")
+    assert {row.split("|")[2].strip(): row.split("|")[column].strip() for row in body} == {
+        "rloo": "50", "dpo": "100", "reference": "-"}
+    assert "train.online_steps" in text
+
+
 def test_csv_keeps_every_column_at_full_precision(store: Path) -> None:
     table = aggregate(load_results(store))["key-a"]
     back = pd.read_csv(io.StringIO(to_csv(table)))
