@@ -155,7 +155,9 @@ class SeedsReport:
     def run_study(self, study: Study) -> None:
         for setting, extra in study.settings.items():
             overrides = [f"method={','.join(study.methods)}", f"seed={','.join(map(str, self.seeds))}",
-                         f"store={self.store(study, setting)}", "progress=false", *extra, *self.overrides]
+                         f"store={self.store(study, setting)}", "progress=false",
+                         "workers=1",  # jobs one at a time: the cost columns (s/step) are timed without contention
+                         *extra, *self.overrides]
             if study.selectors:
                 overrides.append(f"selector={','.join(study.selectors)}")
             self.say(f"[{study.name}{' ' + setting if setting else ''}] bench run {' '.join(overrides)}")
