@@ -424,8 +424,8 @@ class Runner:
         todo = self.job_directories
         pending = []
         for index, (job, directory) in enumerate(todo):
-            if finished(directory, self.evaluation.key):
-                admit_to_benchmark(directory, self.comparability_key())  # reused: it belongs to this table too
+            if record := finished(directory, self.evaluation.key):
+                admit_to_benchmark(directory, record, self.comparability_key())  # reused: in this table too
             else:
                 pending.append((index, job, directory))
         workers = worker_count(self.config.workers, len(pending))
@@ -451,13 +451,17 @@ class Runner:
         return RunResult(jobs=len(todo), trained=len(pending), reused=len(todo) - len(pending),
                          seconds=time.perf_counter() - started, leaderboards=boards)
 
+    def run_and_record(self, job: Job, directory: Path) -> tuple[dict, float]:
+        """Train and evaluate ``job``, write its metrics.json; its record and wall time (here or in a worker)."""
+        started = time.perf_counter()
+        record = self.run_job(job, directory)
+        write_metrics(directory, record)
+        return record, time.perf_counter() - started
+
     def run_in_process(self, pending: list[tuple[int, Job, Path]]) -> Iterator[tuple[Job, dict, float]]:
-        """Train, evaluate and record ``pending`` jobs one after the other; yield (job, record, seconds)."""
+        """Run ``pending`` jobs one after the other; yield (job, record, seconds)."""
         for _, job, directory in pending:
-            started = time.perf_counter()
-            record = self.run_job(job, directory)
-            write_metrics(directory, record)
-            yield job, record, time.perf_counter() - started
+            yield job, *self.run_and_record(job, directory)
 
     # publishing ------------------------------------------------------------------------------------
     def publish(self) -> list[Path]:

@@ -33,22 +33,19 @@ def finished(directory: Path, evaluation_key: str) -> dict[str, Any] | None:
     return record if record.get("provenance", {}).get("evaluation") == evaluation_key else None
 
 
-def admit_to_benchmark(directory: Path, key: str) -> bool:
-    """Record that the finished job in ``directory`` also belongs to the benchmark ``key``; True if it was new.
+def admit_to_benchmark(directory: Path, record: dict[str, Any], key: str) -> None:
+    """Record that the finished job in ``directory`` (its metrics ``record``) also belongs to benchmark ``key``.
 
     A run reuses a finished job when its job key matches (same model, data, training, objective) and its
     evaluation key matches, so the runs' comparability keys can differ only in what the job never read
-    (the world's native datasets it did not train on). Listing the key keeps the job in that run's table.
+    (the world's native datasets it did not train on). Listing the key keeps the job in that run's table;
+    the file is rewritten only when the key is new.
     """
-    path = Path(directory) / METRICS
-    record = json.loads(path.read_text())
     provenance = record["provenance"]
     also = provenance.setdefault("also_comparable_under", [])
-    if key == provenance["comparability_key"] or key in also:
-        return False
-    also.append(key)
-    atomic.write_json(path, record)
-    return True
+    if key != provenance["comparability_key"] and key not in also:
+        also.append(key)
+        write_metrics(directory, record)
 
 
 def write_metrics(directory: Path, record: dict[str, Any]) -> Path:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import replace
@@ -32,7 +31,6 @@ import torch
 from bench.config import RunConfig
 from bench.errors import PlanError
 from bench.runner.plan import Job
-from bench.runner.store import write_metrics
 
 MAX_AUTOMATIC_WORKERS = 4
 """Each worker holds its own copy of the world, the policy and the reference: more is the user's call."""
@@ -86,10 +84,7 @@ def _run_job(index: int, label: str, directory: str) -> tuple[dict[str, Any], fl
     if job.label != label:
         raise PlanError(f"worker planned job {index} as {job.label!r}, the run as {label!r}: the plan is not "
                         "reproducible from the config; run with workers=1 and report it")
-    started = time.perf_counter()
-    record = _RUNNER.run_job(job, Path(directory))
-    write_metrics(Path(directory), record)
-    return record, time.perf_counter() - started
+    return _RUNNER.run_and_record(job, Path(directory))
 
 
 def run_in_workers(make_runner: Callable[..., Any], config: RunConfig, pending: list[tuple[int, Job, Path]],
