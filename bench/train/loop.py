@@ -70,7 +70,7 @@ class TrainResult:
     peak_memory_bytes: int | None = None
     """Peak memory of this call (see :mod:`bench.train.memory`); None where it cannot be measured."""
     memory_kind: str | None = None
-    """What ``peak_memory_bytes`` counts: ``cuda_allocated`` or ``process_rss``."""
+    """What ``peak_memory_bytes`` counts: ``cuda_allocated``, ``process_rss`` or ``process_rss_sampled``."""
 
     @property
     def seconds_per_step(self) -> float | None:
@@ -90,7 +90,6 @@ def train(objective: Objective, model: torch.nn.Module, tokenizer, batches: Batc
     run_dir.mkdir(parents=True, exist_ok=True)
     set_seed(seed)
     accelerator = Accelerator(cpu=not torch.cuda.is_available())
-    memory = PeakMemory(accelerator.device)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr,
                                   betas=config.adam_betas, weight_decay=config.weight_decay)
     scheduler = get_scheduler(config.scheduler, optimizer, num_warmup_steps=config.warmup_steps,
@@ -105,7 +104,7 @@ def train(objective: Objective, model: torch.nn.Module, tokenizer, batches: Batc
     started, tokens = time.perf_counter(), 0
     bar = tqdm(total=config.steps, initial=start_step, desc=objective.name, disable=None if progress else True,
                leave=False, dynamic_ncols=True)
-    with open(log_path, "a") as log:
+    with open(log_path, "a") as log, PeakMemory(accelerator.device) as memory:
         steps_started = time.perf_counter()
         for step in range(start_step, config.steps):
             accumulator = MetricAccumulator()
@@ -136,8 +135,8 @@ def train(objective: Objective, model: torch.nn.Module, tokenizer, batches: Batc
                 save_snapshot(run_dir, step + 1, accelerator.unwrap_model(model), optimizer, scheduler,
                               objective.state_dict())
         step_seconds = time.perf_counter() - steps_started
+        peak_memory = memory.peak_bytes()  # before saving: the figure is the training's, not serialisation's
     bar.close()
-    peak_memory = memory.peak_bytes()  # before saving: the figure is the training's, not serialisation's
     unwrapped = accelerator.unwrap_model(model)
     fingerprint = save_checkpoint(run_dir / CHECKPOINT, unwrapped, tokenizer)
     seconds = time.perf_counter() - started
