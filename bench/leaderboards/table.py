@@ -22,8 +22,8 @@ import pandas as pd
 from bench.data.selectors import SELECTORS
 from bench.errors import BenchError
 from bench.evaluators.statistics import seed_aggregate
+from bench.store_layout import METRICS_FILE, evaluation_records
 
-METRICS_FILE = "metrics.json"
 REFERENCE_METHOD = "reference"
 """``job.method`` of the untrained reference model's row (win rate 50 by construction): never ranked."""
 PRIMARY_METRIC = "gold_win_rate"
@@ -191,7 +191,8 @@ def select_sweep_points(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def load_results(store: Path) -> pd.DataFrame:
-    """One row per metrics.json found anywhere under ``store`` (run columns, then metrics and costs).
+    """One row per job record found anywhere under ``store`` (run columns, then metrics and costs): each
+    job's ``metrics.json`` and the earlier evaluations it kept (:mod:`bench.store_layout`), once per table.
 
     Metrics a run did not emit, and NaN metrics, are NaN. An empty store gives an empty frame with
     the run columns; a missing store is an error.
@@ -200,8 +201,13 @@ def load_results(store: Path) -> pd.DataFrame:
     if not store.is_dir():
         raise BenchError(f"results store {store} does not exist or is not a directory; point at the "
                          f"directory `bench run` wrote (its results.store setting)")
-    rows = [row for path in sorted(store.rglob(METRICS_FILE)) if path.is_file()
-            for row in read_metrics_rows(path, store)]
+    rows, seen = [], set()
+    for latest in sorted(store.rglob(METRICS_FILE)):
+        for path in evaluation_records(latest) if latest.is_file() else []:
+            for row in read_metrics_rows(path, store):
+                if (row["job_id"], row["comparability_key"]) not in seen:  # a kill mid-write can leave a copy
+                    seen.add((row["job_id"], row["comparability_key"]))
+                    rows.append(row)
     if not rows:
         return pd.DataFrame(columns=list(RUN_COLUMNS))
     frame = pd.DataFrame(rows)

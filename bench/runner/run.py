@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -46,7 +47,15 @@ from bench.models.sampling import SamplingParams
 from bench.runner.evaluate import REFERENCE_ROW_SEED, Evaluation
 from bench.runner.outcome_setup import build_outcome_inputs
 from bench.runner.plan import NATIVE, SELECTED, Job, apply_selectors, build_selectors, build_variants, plan_jobs
-from bench.runner.store import admit_to_benchmark, finished, job_dir, package_versions, write_metrics
+from bench.runner.store import (
+    TRAINING_COST,
+    admit_to_benchmark,
+    finished,
+    job_dir,
+    latest_record,
+    package_versions,
+    write_metrics,
+)
 from bench.runner.workers import run_in_workers, worker_count
 from bench.runner.world import World, build_world
 from bench.train.batches import OfflineBatches, OnlineBatches
@@ -348,9 +357,8 @@ class Runner:
             atomic.write_json(directory / SELECTION_FILE, {**selection.record(), "seed": job.seed,
                                                            "dataset": job.dataset,
                                                            "rows": len(self.training_rows(job.dataset))})
-        train_seconds, step_seconds, tokens, resumed = 0.0, 0.0, 0, 0
-        per_step, peak_mb, memory_kind = None, None, None
-        if not (directory / CHECKPOINT / "bench_fingerprint").is_file():
+        training, resumed = self.earlier_training(directory)
+        if not self.trained(directory):
             needs = job.objective.needs
             model = self._load_base()
             if needs.online:
@@ -369,18 +377,19 @@ class Runner:
             result = train(job.objective, model, self.tokenizer, batches, self.reference_source(job),
                            self.train_config(job), directory, job.seed, progress=self.config.progress,
                            outcome_inputs=self.outcome_inputs(job))
-            train_seconds, step_seconds, tokens = result.seconds, result.step_seconds, result.tokens
             resumed = result.resumed_from
-            per_step, memory_kind = result.seconds_per_step, result.memory_kind
-            peak_mb = result.peak_memory_bytes / 2**20 if result.peak_memory_bytes is not None else None
+            training = {"train_seconds": result.seconds, "train_tokens": result.tokens,
+                        "train_tokens_per_second": result.tokens / result.step_seconds if result.step_seconds
+                        else None,
+                        "train_seconds_per_step": result.seconds_per_step,
+                        "train_peak_memory_mb": None if result.peak_memory_bytes is None
+                        else result.peak_memory_bytes / 2**20,
+                        "train_memory_kind": result.memory_kind}
             if resumed:
                 self.say(f"{job.label}: resumed from the snapshot at step {resumed}")
         metrics, cost = (self.evaluation.evaluate(directory / CHECKPOINT, job.method) if self.evaluates
                          else ({}, {}))
-        cost.update({"train_seconds": train_seconds, "train_tokens": tokens,
-                     "train_tokens_per_second": tokens / step_seconds if step_seconds else None,
-                     "train_seconds_per_step": per_step, "train_peak_memory_mb": peak_mb,
-                     "train_memory_kind": memory_kind})
+        cost.update(training)
         record = {"job": {"id": directory.name, "method": job.method, "seed": job.seed,
                           "selector": job.selector.spec,
                           "selection": None if selection is None else selection.record(with_rows=False),
@@ -401,6 +410,27 @@ class Runner:
             record["job"]["sweep"] = {"point": job.point, "size": job.grid_size, "select_on": select_on}
             record["validation"] = validation
         return record
+
+    @staticmethod
+    def trained(directory: Path) -> bool:
+        return (directory / CHECKPOINT / "bench_fingerprint").is_file()
+
+    def earlier_training(self, directory: Path) -> tuple[dict[str, Any], int]:
+        """The training cost and resume step a job's next record starts from: those of its latest record when
+        its checkpoint is already trained (a re-evaluation trains nothing, but the job's cost is still what
+        training it took), else unknown ones (training fills them in)."""
+        earlier = (latest_record(directory) if self.trained(directory) else None) or {}
+        cost = earlier.get("cost") or {}
+        return {name: cost.get(name) for name in TRAINING_COST}, earlier.get("job", {}).get("resumed_from", 0)
+
+    def reusable(self, directory: Path) -> bool:
+        """Whether this run can skip the job in ``directory``. A job finished under this run's evaluation joins
+        this run's table too; a train-only run asks only for a trained checkpoint (rewriting the job's record
+        would replace another run's evaluation with an empty one)."""
+        if record := finished(directory, self.evaluation.key):
+            admit_to_benchmark(directory, record, self.comparability_key())
+            return True
+        return not self.evaluates and self.trained(directory)
 
     @property
     def evaluates(self) -> bool:
@@ -424,9 +454,7 @@ class Runner:
         todo = self.job_directories
         pending = []
         for index, (job, directory) in enumerate(todo):
-            if record := finished(directory, self.evaluation.key):
-                admit_to_benchmark(directory, record, self.comparability_key())  # reused: in this table too
-            else:
+            if not self.reusable(directory):
                 pending.append((index, job, directory))
         workers = worker_count(self.config.workers, len(pending))
         self.say(f"plan: {len(todo)} jobs ({len(todo) - len(pending)} already finished)"

@@ -1,7 +1,8 @@
 """The results store: one directory per job holding its config, training log, checkpoint and metrics.
 
 ``metrics.json`` is written last and atomically; its presence (with the current evaluation key) is
-what marks a job done, so a killed run redoes only unfinished work.
+what marks a job done, so a killed run redoes only unfinished work. A record replaced by a later
+evaluation is kept (:mod:`bench.store_layout`), and a job evaluated under it before counts as finished.
 """
 
 from __future__ import annotations
@@ -13,8 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from bench import atomic
+from bench.store_layout import METRICS_FILE, earlier_evaluation_path
 
-METRICS = "metrics.json"
+TRAINING_COST = ("train_seconds", "train_tokens", "train_tokens_per_second", "train_seconds_per_step",
+                 "train_peak_memory_mb", "train_memory_kind")
+"""The cost entries training writes; a job evaluated again without retraining carries them over."""
 PACKAGES = ("bench", "torch", "transformers", "accelerate", "tokenizers", "numpy", "pandas", "vllm",
             "alpaca_eval", "lm_eval")
 
@@ -25,12 +29,31 @@ def job_dir(store: Path, method: str, seed: int, key: str) -> Path:
 
 
 def finished(directory: Path, evaluation_key: str) -> dict[str, Any] | None:
-    """The job's metrics if it finished under ``evaluation_key``, else None."""
-    path = Path(directory) / METRICS
-    if not path.is_file():
+    """The job's record if it finished under ``evaluation_key`` (latest or kept earlier), else None."""
+    for path in (Path(directory) / METRICS_FILE, earlier_evaluation_path(directory, evaluation_key)):
+        record = _read_record(path)
+        if record is not None and _evaluation(record) == evaluation_key:
+            return record
+    return None
+
+
+def latest_record(directory: Path) -> dict[str, Any] | None:
+    """The job's ``metrics.json`` record, whatever its evaluation; None when there is none."""
+    return _read_record(Path(directory) / METRICS_FILE)
+
+
+def _read_record(path: Path) -> dict[str, Any] | None:
+    """None when missing or unparseable: the runner then redoes the job and rewrites it."""
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
         return None
-    record = json.loads(path.read_text())
-    return record if record.get("provenance", {}).get("evaluation") == evaluation_key else None
+    return record if isinstance(record, dict) else None
+
+
+def _evaluation(record: dict[str, Any]) -> str | None:
+    provenance = record.get("provenance")
+    return provenance.get("evaluation") if isinstance(provenance, dict) else None
 
 
 def admit_to_benchmark(directory: Path, record: dict[str, Any], key: str) -> None:
@@ -49,9 +72,21 @@ def admit_to_benchmark(directory: Path, record: dict[str, Any], key: str) -> Non
 
 
 def write_metrics(directory: Path, record: dict[str, Any]) -> Path:
-    """Write ``metrics.json`` atomically (the last step of a job)."""
-    path = Path(directory) / METRICS
+    """Write ``metrics.json`` atomically (the last step of a job), keeping the record it replaces.
+
+    The replaced record moves to the earlier evaluations when it holds metrics under another evaluation
+    key; a kept copy of the new record's own evaluation goes (it is the latest again). Each step is
+    atomic; a kill between them leaves a record twice, which the leaderboard reads once.
+    """
+    directory = Path(directory)
+    path = directory / METRICS_FILE
+    key = _evaluation(record)
+    current = latest_record(directory)
+    if current is not None and current.get("metrics") and _evaluation(current) not in (key, None):
+        atomic.write_json(earlier_evaluation_path(directory, _evaluation(current)), current)
     atomic.write_json(path, record)
+    if key is not None:
+        earlier_evaluation_path(directory, key).unlink(missing_ok=True)
     return path
 
 
