@@ -3,6 +3,7 @@ cache for the tests that need the full default gym (its SFT is a minute on two c
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,16 @@ def default_gym_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def smoke_config(smoke_cache: Path) -> RunConfig:
     return build_config(["preset=smoke", f"cache={smoke_cache}", "progress=false"])
+
+
+@pytest.fixture(scope="session")
+def smoke_run_config(smoke_cache: Path) -> Callable[..., RunConfig]:
+    """``smoke_run_config(store, "method=dpo", ...)``: a smoke-preset run on the shared cache, writing to ``store``."""
+
+    def build(store: Path, *overrides: str) -> RunConfig:
+        return build_config(["preset=smoke", f"cache={smoke_cache}", f"store={store}", "progress=false", *overrides])
+
+    return build
 
 
 @pytest.fixture(scope="session")

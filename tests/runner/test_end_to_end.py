@@ -14,11 +14,10 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def first_run(tmp_path_factory, smoke_cache, smoke_gym):
+def first_run(tmp_path_factory, smoke_run_config, smoke_gym):
     store = tmp_path_factory.mktemp("store")
     lines: list[str] = []
-    config = build_config(["preset=smoke", f"cache={smoke_cache}", f"store={store}", "progress=false",
-                           "method=dpo,simpo,kto,tdpo2", "seed=0,1"])
+    config = smoke_run_config(store, "method=dpo,simpo,kto,tdpo2", "seed=0,1")
     result = run(config, say=lines.append)
     return config, store, result, lines
 
@@ -63,9 +62,9 @@ def test_a_second_run_reuses_everything(first_run):
     assert not any(line.startswith("reference pass") and "computed" in line for line in lines)
 
 
-def test_reference_free_objectives_never_touch_the_reference_cache(tmp_path, smoke_config, smoke_gym):
-    config = build_config(["preset=smoke", f"cache={smoke_config.cache}", f"store={tmp_path}", "progress=false",
-                           "method=simpo"])
+def test_reference_free_objectives_never_touch_the_reference_cache(tmp_path, smoke_config, smoke_run_config,
+                                                                     smoke_gym):
+    config = smoke_run_config(tmp_path, "method=simpo")
     from pathlib import Path
 
     before = set(Path(smoke_config.cache).glob("refcache/*"))
@@ -75,9 +74,8 @@ def test_reference_free_objectives_never_touch_the_reference_cache(tmp_path, smo
     assert not any(line.startswith("reference pass") for line in lines)
 
 
-def test_a_sweep_reports_one_row_with_the_point_chosen_on_validation(tmp_path, smoke_config, smoke_gym):
-    config = build_config(["preset=smoke", f"cache={smoke_config.cache}", f"store={tmp_path}", "progress=false",
-                           "method=dpo", "sweep.dpo.beta=0.1,0.5"])
+def test_a_sweep_reports_one_row_with_the_point_chosen_on_validation(tmp_path, smoke_run_config, smoke_gym):
+    config = smoke_run_config(tmp_path, "method=dpo", "sweep.dpo.beta=0.1,0.5")
     result = run(config, say=lambda line: None)
     assert result.jobs == 2
     records = [json.loads(p.read_text()) for p in tmp_path.glob("jobs/dpo-*/metrics.json")]
@@ -90,13 +88,12 @@ def test_a_sweep_reports_one_row_with_the_point_chosen_on_validation(tmp_path, s
     assert row["gold_win_rate"] == pytest.approx(chosen["metrics"]["gold_win_rate"])
 
 
-def test_tdpo_trains_the_same_from_cached_or_in_memory_reference_distributions(tmp_path, smoke_config, smoke_gym,
+def test_tdpo_trains_the_same_from_cached_or_in_memory_reference_distributions(tmp_path, smoke_run_config, smoke_gym,
                                                                               monkeypatch):
     import bench.runner.run as runner_module
 
     def train_log(store, lines):
-        config = build_config(["preset=smoke", f"cache={smoke_config.cache}", f"store={store}",
-                               "progress=false", "method=tdpo1"])
+        config = smoke_run_config(store, "method=tdpo1")
         run(config, say=lines.append)
         (log,) = store.glob("jobs/tdpo1-*/train_log.jsonl")
         return [json.loads(line)["loss"] for line in log.read_text().splitlines()]

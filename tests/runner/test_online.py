@@ -12,7 +12,6 @@ import json
 import pytest
 import torch
 
-from bench.config import build_config
 from bench.methods import METHODS
 from bench.methods.base import LossOutput, Needs, Objective, SequenceStats
 from bench.runner.run import run
@@ -33,13 +32,12 @@ class LeaveOneOutReinforce(Objective):
         return LossOutput(loss=loss, metrics={"score": scores.mean(1).detach()})
 
 
-def test_an_online_objective_samples_scores_and_trains(tmp_path, smoke_config, smoke_gym, monkeypatch):
+def test_an_online_objective_samples_scores_and_trains(tmp_path, smoke_run_config, smoke_gym, monkeypatch):
     import dataclasses
 
     monkeypatch.setitem(METHODS._items, "toy_online", dataclasses.dataclass(LeaveOneOutReinforce))
     lines: list[str] = []
-    config = build_config(["preset=smoke", f"cache={smoke_config.cache}", f"store={tmp_path}", "progress=false",
-                           "method=toy_online"])
+    config = smoke_run_config(tmp_path, "method=toy_online")
     run(config, say=lines.append)
     (log,) = tmp_path.glob("jobs/toy_online-*/train_log.jsonl")
     records = [json.loads(line) for line in log.read_text().splitlines()]
@@ -51,9 +49,8 @@ def test_an_online_objective_samples_scores_and_trains(tmp_path, smoke_config, s
     assert not any(line.startswith("reference pass") for line in lines)  # on-policy: nothing cached
 
 
-def test_online_objectives_stop_at_train_online_steps(tmp_path, smoke_config, smoke_gym):
-    config = build_config(["preset=smoke", f"cache={smoke_config.cache}", f"store={tmp_path}", "progress=false",
-                           "method=rloo,dpo", "train.online_steps=2"])
+def test_online_objectives_stop_at_train_online_steps(tmp_path, smoke_run_config, smoke_gym):
+    config = smoke_run_config(tmp_path, "method=rloo,dpo", "train.online_steps=2")
     run(config, say=lambda line: None)
     steps = {p.parent.name.split("-")[0]: len(p.read_text().splitlines())
              for p in tmp_path.glob("jobs/*/train_log.jsonl")}

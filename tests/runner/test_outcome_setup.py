@@ -6,7 +6,6 @@ import json
 
 import pytest
 
-from bench.config import build_config
 from bench.leaderboards.table import load_results
 from bench.runner.run import run
 
@@ -16,11 +15,10 @@ METHODS = "causal_po,dr_causal_po,outcome_po"
 
 
 @pytest.fixture(scope="module")
-def causal_run(tmp_path_factory, smoke_cache, smoke_gym):
+def causal_run(tmp_path_factory, smoke_run_config, smoke_gym):
     store = tmp_path_factory.mktemp("causal-store")
     lines: list[str] = []
-    config = build_config(["preset=smoke", f"cache={smoke_cache}", f"store={store}", "progress=false",
-                           f"method={METHODS}"])
+    config = smoke_run_config(store, f"method={METHODS}")
     result = run(config, say=lines.append)
     return config, store, result, lines
 
@@ -58,13 +56,12 @@ def test_a_second_run_reuses_everything(causal_run):
     assert result.trained == 0 and result.reused == 3
 
 
-def test_switching_the_confounder_on_retrains_the_outcome_objectives_only(causal_run, smoke_cache):
+def test_switching_the_confounder_on_retrains_the_outcome_objectives_only(causal_run, smoke_run_config):
     _, store, _, _ = causal_run
-    confounded = build_config(["preset=smoke", f"cache={smoke_cache}", f"store={store}", "progress=false",
-                               "method=causal_po,dpo", "gym.annotator.confounder_strength=1.0", "eval.evaluators=[]"])
+    confounded = smoke_run_config(store, "method=causal_po,dpo", "gym.annotator.confounder_strength=1.0",
+                                  "eval.evaluators=[]")
     assert run(confounded, say=lambda line: None).trained == 2
-    again = build_config(["preset=smoke", f"cache={smoke_cache}", f"store={store}", "progress=false",
-                          "method=dpo", "eval.evaluators=[]"])
+    again = smoke_run_config(store, "method=dpo", "eval.evaluators=[]")
     run(again, say=lambda line: None)
     # causal_po has a new job (new outcome rows, new key); dpo trains on the same pairs either way: one job
     assert len(list(store.glob("jobs/causal_po-*"))) == 2

@@ -6,7 +6,6 @@ import json
 
 import pytest
 
-from bench.config import build_config
 from bench.leaderboards.table import aggregate, load_results
 from bench.runner.run import run
 from bench.runner.store import finished, write_metrics
@@ -47,18 +46,20 @@ def test_an_unreadable_record_counts_as_unfinished(tmp_path):
     assert finished(tmp_path, "e1")["metrics"] == {"kl": 1.0}
 
 
-def test_train_only_and_re_evaluating_runs_keep_earlier_results(tmp_path, smoke_config, smoke_gym):
-    base = ["preset=smoke", f"cache={smoke_config.cache}", f"store={tmp_path}", "progress=false", "method=dpo"]
-    run(build_config(base), say=lambda line: None)
+def test_train_only_and_re_evaluating_runs_keep_earlier_results(tmp_path, smoke_run_config, smoke_gym):
+    def config(*overrides: str):
+        return smoke_run_config(tmp_path, "method=dpo", *overrides)
+
+    run(config(), say=lambda line: None)
     (job,) = tmp_path.glob("jobs/dpo-*")
     evaluated = json.loads((job / "metrics.json").read_text())
     assert evaluated["cost"]["train_seconds"] > 0
 
-    train_only = run(build_config([*base, "eval.evaluators=[]"]), say=lambda line: None)
+    train_only = run(config("eval.evaluators=[]"), say=lambda line: None)
     assert (train_only.trained, train_only.reused) == (0, 1)
     assert json.loads((job / "metrics.json").read_text()) == evaluated  # its evaluation is not overwritten
 
-    fewer = run(build_config([*base, FEWER_EVALUATORS]), say=lambda line: None)
+    fewer = run(config(FEWER_EVALUATORS), say=lambda line: None)
     assert fewer.reused == 0  # evaluated again under the new evaluation ...
     latest = json.loads((job / "metrics.json").read_text())
     assert set(latest["metrics"]) < set(evaluated["metrics"])
@@ -72,5 +73,5 @@ def test_train_only_and_re_evaluating_runs_keep_earlier_results(tmp_path, smoke_
     for table in tables.values():  # the job is a row of both tables, once
         assert list(table["method"]).count("dpo") == 1
 
-    again = run(build_config(base), say=lambda line: None)
+    again = run(config(), say=lambda line: None)
     assert (again.trained, again.reused) == (0, 1)  # the kept evaluation serves the first setting again

@@ -23,11 +23,10 @@ AP = "alignment_potential:ratio=0.4,w=1"
 
 
 @pytest.fixture(scope="module")
-def grid_run(tmp_path_factory, smoke_cache, smoke_gym):
+def grid_run(tmp_path_factory, smoke_run_config, smoke_gym):
     store = tmp_path_factory.mktemp("store")
     lines: list[str] = []
-    config = build_config(["preset=smoke", f"cache={smoke_cache}", f"store={store}", "progress=false",
-                           "method=dpo,rloo", "selector=all,random,alignment_potential"])
+    config = smoke_run_config(store, "method=dpo,rloo", "selector=all,random,alignment_potential")
     result = run(config, say=lines.append)
     records = {(r["job"]["method"], r["job"]["selector"]): r
                for r in (json.loads(p.read_text()) for p in store.glob("jobs/*/metrics.json"))}

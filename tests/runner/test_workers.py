@@ -16,20 +16,16 @@ pytestmark = pytest.mark.slow
 METHODS = "method=dpo,simpo,kto,cdpo"
 
 
-def _config(store, cache, *overrides: str):
-    return build_config(["preset=smoke", f"cache={cache}", f"store={store}", "progress=false", METHODS, *overrides])
-
-
 def _metrics(store) -> dict[str, dict]:
     return {json.loads(p.read_text())["job"]["method"]: json.loads(p.read_text())["metrics"]
             for p in store.glob("jobs/*/metrics.json")}
 
 
-def test_two_workers_write_exactly_the_records_of_one(tmp_path, smoke_cache, smoke_gym):
+def test_two_workers_write_exactly_the_records_of_one(tmp_path, smoke_run_config, smoke_gym):
     alone, together = tmp_path / "alone", tmp_path / "together"
-    run(_config(alone, smoke_cache, "workers=1"), say=lambda line: None)
+    run(smoke_run_config(alone, METHODS, "workers=1"), say=lambda line: None)
     lines: list[str] = []
-    result = run(_config(together, smoke_cache, "workers=2"), say=lines.append)
+    result = run(smoke_run_config(together, METHODS, "workers=2"), say=lines.append)
     plan = next(line for line in lines if line.startswith("plan:"))
     assert result.trained == 4 and "2 at a time" in plan
     assert sorted(line.split("]")[0] for line in lines if line.startswith("[")) == [f"[{n}/4" for n in range(1, 5)]
@@ -37,8 +33,8 @@ def test_two_workers_write_exactly_the_records_of_one(tmp_path, smoke_cache, smo
     assert len(_metrics(together)) == 5  # four jobs and the reference row
 
 
-def test_a_failing_job_stops_the_run_and_keeps_what_finished(tmp_path, smoke_cache, smoke_gym):
-    config = _config(tmp_path, smoke_cache, "workers=2")
+def test_a_failing_job_stops_the_run_and_keeps_what_finished(tmp_path, smoke_run_config, smoke_gym):
+    config = smoke_run_config(tmp_path, METHODS, "workers=2")
     jobs = Runner(config, say=lambda line: None).job_directories
     blocked = jobs[-1][1]
     blocked.parent.mkdir(parents=True)
