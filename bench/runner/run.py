@@ -85,6 +85,8 @@ class RunResult:
     reused: int
     seconds: float
     leaderboards: list[Path]
+    comparability_key: str
+    """The benchmark the run's jobs belong to (its leaderboard table's key)."""
 
 
 class Runner:
@@ -477,7 +479,8 @@ class Runner:
             self.say(f"[{number}/{len(pending)}] {job.label}: {outcome} ({seconds:.1f}s)")
         boards = self.publish() if self.evaluates else []
         return RunResult(jobs=len(todo), trained=len(pending), reused=len(todo) - len(pending),
-                         seconds=time.perf_counter() - started, leaderboards=boards)
+                         seconds=time.perf_counter() - started, leaderboards=boards,
+                         comparability_key=self.comparability_key())
 
     def run_and_record(self, job: Job, directory: Path) -> tuple[dict, float]:
         """Train and evaluate ``job``, write its metrics.json; its record and wall time (here or in a worker)."""

@@ -15,6 +15,7 @@ fresh process (``eval.evaluators=[]``) and reads that process's peak (:mod:`benc
 from __future__ import annotations
 
 import datetime
+import json
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
@@ -34,6 +35,9 @@ from bench.runner.run import run
 DEFAULT_SEEDS = (0, 1, 2)
 WIN_RATE_MARGIN = 2.0
 """Non-inferiority margin for win rates, in points: about one paired-bootstrap standard error of one run."""
+KEYS_FILE = "comparability_keys.json"
+"""Per study, the benchmark each setting's last run published: the report reads that run's rows only (a
+store can hold other benchmarks too, e.g. its jobs' earlier evaluations)."""
 PEAK_MEMORY = "cost_train_peak_memory_mb"
 SECONDS_PER_STEP = "cost_train_seconds_per_step"
 
@@ -161,9 +165,22 @@ class SeedsReport:
             if study.selectors:
                 overrides.append(f"selector={','.join(study.selectors)}")
             self.say(f"[{study.name}{' ' + setting if setting else ''}] bench run {' '.join(overrides)}")
-            run(build_config(overrides), say=self.say)
+            key = run(build_config(overrides), say=self.say).comparability_key
+            atomic.write_json(self.root / study.name / KEYS_FILE, {**self.published_keys(study), setting: key})
         for method in study.cost_probe:
             self._probe(study, method)
+
+    def published_keys(self, study: Study) -> dict[str, str]:
+        path = self.root / study.name / KEYS_FILE
+        return json.loads(path.read_text()) if path.is_file() else {}
+
+    def results(self, study: Study, setting: str) -> pd.DataFrame | None:
+        """The rows of the setting's last run; None when the setting has not been run."""
+        key, store = self.published_keys(study).get(setting), self.store(study, setting)
+        if key is None or not store.is_dir():
+            return None
+        rows = load_results(store)
+        return rows[rows["comparability_key"] == key]
 
     def _probe(self, study: Study, method: str) -> None:
         """Train ``method`` once (seed 0, no evaluation) in a fresh process, for its peak memory."""
@@ -183,10 +200,10 @@ class SeedsReport:
         values: dict[str, dict[str, dict[int, float]]] = {}
         several = len(study.settings) > 1
         for setting in study.settings:
-            store = self.store(study, setting)
-            if not store.is_dir():
+            rows = self.results(study, setting)
+            if rows is None:
                 continue
-            for row in load_results(store).to_dict("records"):
+            for row in rows.to_dict("records"):
                 if row["method"] == "reference":
                     continue
                 selector = str(row.get("selector") or "").partition(":")[0] if study.selectors else ""
@@ -207,9 +224,8 @@ class SeedsReport:
         """Training plus evaluation time summed over the study's jobs, as their metrics.json record it."""
         total = 0.0
         for setting in study.settings:
-            store = self.store(study, setting)
-            if store.is_dir():
-                rows = load_results(store)
+            rows = self.results(study, setting)
+            if rows is not None:
                 for column in ("cost_train_seconds", "cost_eval_seconds"):
                     if column in rows:
                         total += float(rows[column].fillna(0).sum())

@@ -76,3 +76,20 @@ def test_unknown_study_names_the_valid_ones():
 
     with pytest.raises(BenchError, match="unknown study 'fp0'; studies: all, fpo, rpo, causal, selectors"):
         studies_named(["fp0"])
+
+
+def test_the_report_reads_only_the_benchmark_its_last_run_published(report, tmp_path):
+    import shutil
+
+    from bench.config import build_config
+    from bench.runner.run import run
+
+    seeds_report, _ = report
+    copy = SeedsReport(tmp_path / "seeds", seeds_report.seeds, seeds_report.overrides, say=lambda line: None)
+    shutil.copytree(seeds_report.root, copy.root)
+    before = copy.arm_values(tiny_study())
+    # the same jobs evaluated again under another evaluation: the store now holds two benchmarks
+    run(build_config([*copy.overrides, "method=dpo,ipo", "seed=0,1,2", f"store={copy.store(tiny_study(), 'pairs')}",
+                      "eval.evaluators=[kl]", "progress=false"]), say=lambda line: None)
+    assert copy.arm_values(tiny_study()) == before
+    assert copy.compute_minutes(tiny_study()) == pytest.approx(seeds_report.compute_minutes(tiny_study()))
