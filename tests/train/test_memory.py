@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 
 import pytest
@@ -17,6 +18,16 @@ def _status_file(tmp_path, hwm_kb: int, rss_kb: int):
     path = tmp_path / "status"
     path.write_text(f"Name:\tpython\nVmHWM:\t{hwm_kb} kB\nVmRSS:\t{rss_kb} kB\n")
     return path
+
+
+@pytest.fixture(autouse=True)
+def steady_heap():
+    """No garbage collection during a measurement: earlier tests leave cyclic garbage (models) whose collection
+    in the middle of one would shrink the resident set by more than the allocation being measured."""
+    gc.collect()
+    gc.disable()
+    yield
+    gc.enable()
 
 
 @pytest.fixture
