@@ -13,13 +13,14 @@ cost must include a peak that belongs to that job, not to the process's whole li
   ``process_rss_sampled``; a spike shorter than the interval can be missed, never invented);
 - elsewhere nothing is reported (``None``) rather than a number that is not what it claims.
 
-Both RSS kinds include everything the process already holds (Python, torch, the run's shared caches),
-so compare jobs run in fresh processes of the same kind, as ``bench report seeds`` does for its cost
-figures.
+Both RSS kinds include everything the process already holds (Python, torch, the run's shared caches;
+garbage is collected first), so compare jobs run in fresh processes of the same kind, as
+``bench report seeds`` does for its cost figures.
 """
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 import threading
@@ -46,6 +47,9 @@ class PeakMemory:
     """
 
     def __init__(self, device: torch.device) -> None:
+        # Earlier work can leave cyclic garbage (a model's modules refer to each other) that is still resident
+        # or allocated: collected now, it is not counted in this call's baseline and peak.
+        gc.collect()
         self.cuda = device.type == "cuda"
         self._sampler: _RssSampler | None = None
         if self.cuda:
