@@ -5,10 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
 
 import pytest
 
 from bench.config import RunConfig, build_config
+
+if TYPE_CHECKING:
+    from bench.runner.run import RunResult
 
 
 @pytest.fixture(scope="session")
@@ -35,6 +39,27 @@ def smoke_run_config(smoke_cache: Path) -> Callable[..., RunConfig]:
         return build_config(["preset=smoke", f"cache={smoke_cache}", f"store={store}", "progress=false", *overrides])
 
     return build
+
+
+class SmokeRun(NamedTuple):
+    config: RunConfig
+    store: Path
+    result: RunResult
+    lines: list[str]
+    """What the run said (its log), line by line."""
+
+
+@pytest.fixture(scope="session")
+def smoke_run(smoke_run_config: Callable[..., RunConfig]) -> Callable[..., SmokeRun]:
+    """``smoke_run(store, "method=dpo", ...)``: run the smoke preset into ``store`` and keep what it said."""
+
+    def go(store: Path, *overrides: str) -> SmokeRun:
+        from bench.runner.run import run
+
+        config, lines = smoke_run_config(store, *overrides), []
+        return SmokeRun(config, store, run(config, say=lines.append), lines)
+
+    return go
 
 
 @pytest.fixture(scope="session")

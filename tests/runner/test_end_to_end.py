@@ -14,12 +14,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def first_run(tmp_path_factory, smoke_run_config, smoke_gym):
-    store = tmp_path_factory.mktemp("store")
-    lines: list[str] = []
-    config = smoke_run_config(store, "method=dpo,simpo,kto,tdpo2", "seed=0,1")
-    result = run(config, say=lines.append)
-    return config, store, result, lines
+def first_run(tmp_path_factory, smoke_run, smoke_gym):
+    return smoke_run(tmp_path_factory.mktemp("store"), "method=dpo,simpo,kto,tdpo2", "seed=0,1")
 
 
 def test_every_job_writes_metrics_with_provenance(first_run):

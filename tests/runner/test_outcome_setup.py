@@ -15,12 +15,8 @@ METHODS = "causal_po,dr_causal_po,outcome_po"
 
 
 @pytest.fixture(scope="module")
-def causal_run(tmp_path_factory, smoke_run_config, smoke_gym):
-    store = tmp_path_factory.mktemp("causal-store")
-    lines: list[str] = []
-    config = smoke_run_config(store, f"method={METHODS}")
-    result = run(config, say=lines.append)
-    return config, store, result, lines
+def causal_run(tmp_path_factory, smoke_run, smoke_gym):
+    return smoke_run(tmp_path_factory.mktemp("causal-store"), f"method={METHODS}")
 
 
 def records(store) -> dict[str, dict]:

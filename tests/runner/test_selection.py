@@ -23,11 +23,9 @@ AP = "alignment_potential:ratio=0.4,w=1"
 
 
 @pytest.fixture(scope="module")
-def grid_run(tmp_path_factory, smoke_run_config, smoke_gym):
-    store = tmp_path_factory.mktemp("store")
-    lines: list[str] = []
-    config = smoke_run_config(store, "method=dpo,rloo", "selector=all,random,alignment_potential")
-    result = run(config, say=lines.append)
+def grid_run(tmp_path_factory, smoke_run, smoke_gym):
+    config, store, result, lines = smoke_run(tmp_path_factory.mktemp("store"), "method=dpo,rloo",
+                                             "selector=all,random,alignment_potential")
     records = {(r["job"]["method"], r["job"]["selector"]): r
                for r in (json.loads(p.read_text()) for p in store.glob("jobs/*/metrics.json"))}
     return config, store, result, lines, records
