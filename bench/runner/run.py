@@ -48,7 +48,6 @@ from bench.runner.evaluate import REFERENCE_ROW_SEED, Evaluation
 from bench.runner.outcome_setup import build_outcome_inputs
 from bench.runner.plan import NATIVE, SELECTED, Job, apply_selectors, build_selectors, build_variants, plan_jobs
 from bench.runner.store import (
-    TRAINING_COST,
     admit_to_benchmark,
     finished,
     job_dir,
@@ -379,14 +378,7 @@ class Runner:
             result = train(job.objective, model, self.tokenizer, batches, self.reference_source(job),
                            self.train_config(job), directory, job.seed, progress=self.config.progress,
                            outcome_inputs=self.outcome_inputs(job))
-            resumed = result.resumed_from
-            training = {"train_seconds": result.seconds, "train_tokens": result.tokens,
-                        "train_tokens_per_second": result.tokens / result.step_seconds if result.step_seconds
-                        else None,
-                        "train_seconds_per_step": result.seconds_per_step,
-                        "train_peak_memory_mb": None if result.peak_memory_bytes is None
-                        else result.peak_memory_bytes / 2**20,
-                        "train_memory_kind": result.memory_kind}
+            training, resumed = result.cost(), result.resumed_from
             if resumed:
                 self.say(f"{job.label}: resumed from the snapshot at step {resumed}")
         metrics, cost = (self.evaluation.evaluate(directory / CHECKPOINT, job.method) if self.evaluates
@@ -422,8 +414,8 @@ class Runner:
         its checkpoint is already trained (a re-evaluation trains nothing, but the job's cost is still what
         training it took), else unknown ones (training fills them in)."""
         earlier = (latest_record(directory) if self.trained(directory) else None) or {}
-        cost = earlier.get("cost") or {}
-        return {name: cost.get(name) for name in TRAINING_COST}, earlier.get("job", {}).get("resumed_from", 0)
+        training = {name: value for name, value in (earlier.get("cost") or {}).items() if name.startswith("train_")}
+        return training, earlier.get("job", {}).get("resumed_from", 0)
 
     def reusable(self, directory: Path) -> bool:
         """Whether this run can skip the job in ``directory``. A job finished under this run's evaluation joins

@@ -16,9 +16,6 @@ from typing import Any
 from bench import atomic
 from bench.store_layout import METRICS_FILE, earlier_evaluation_path
 
-TRAINING_COST = ("train_seconds", "train_tokens", "train_tokens_per_second", "train_seconds_per_step",
-                 "train_peak_memory_mb", "train_memory_kind")
-"""The cost entries training writes; a job evaluated again without retraining carries them over."""
 PACKAGES = ("bench", "torch", "transformers", "accelerate", "tokenizers", "numpy", "pandas", "vllm",
             "alpaca_eval", "lm_eval")
 

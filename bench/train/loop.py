@@ -12,7 +12,7 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import torch
 from accelerate import Accelerator
@@ -77,6 +77,14 @@ class TrainResult:
         """Wall time per optimisation step run in this call (None when it resumed at the end)."""
         steps_run = self.steps - self.resumed_from
         return self.step_seconds / steps_run if steps_run > 0 else None
+
+    def cost(self) -> dict[str, Any]:
+        """The training entries of a job's cost record (all named ``train_*``)."""
+        return {"train_seconds": self.seconds, "train_tokens": self.tokens,
+                "train_tokens_per_second": self.tokens / self.step_seconds if self.step_seconds else None,
+                "train_seconds_per_step": self.seconds_per_step,
+                "train_peak_memory_mb": None if self.peak_memory_bytes is None else self.peak_memory_bytes / 2**20,
+                "train_memory_kind": self.memory_kind}
 
 
 def train(objective: Objective, model: torch.nn.Module, tokenizer, batches: BatchSource,
