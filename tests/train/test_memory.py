@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import mmap
 import time
 
 import pytest
@@ -12,6 +13,15 @@ from bench.train import memory as memory_module
 from bench.train.memory import PeakMemory
 
 MB = 2**20
+
+
+def touched_block(nbytes: int) -> mmap.mmap:
+    """``nbytes`` of fresh resident memory. Not a tensor: in a long-lived process (the whole suite) malloc can
+    serve a large tensor from heap memory that is already resident, and the resident set does not grow."""
+    block = mmap.mmap(-1, nbytes)
+    for offset in range(0, nbytes, mmap.PAGESIZE):
+        block[offset] = 1
+    return block
 
 
 def _status_file(tmp_path, hwm_kb: int, rss_kb: int):
@@ -40,16 +50,16 @@ def kernel_ignoring_the_reset(tmp_path, monkeypatch):
 def test_kernel_peak_restarts_at_construction_and_sees_a_large_allocation():
     if not memory_module._STATM.is_file():
         pytest.skip("no /proc/self/statm: not Linux")
-    before = torch.ones(64 * MB // 4)  # 64 MB held before the measurement starts ...
-    del before                          # ... and freed: an unreset peak would still include it
+    before = touched_block(64 * MB)  # 64 MB held before the measurement starts ...
+    before.close()                   # ... and freed: an unreset peak would still include it
     with PeakMemory(torch.device("cpu")) as memory:
         if memory.kind != "process_rss":
             pytest.skip("this kernel ignores /proc/self/clear_refs; the sampled fallback is tested below")
         quiet = memory.peak_bytes()
-        block = torch.ones(96 * MB // 4)  # 96 MB touched inside the measured call
+        block = touched_block(96 * MB)  # 96 MB touched inside the measured call
         loud = memory.peak_bytes()
     assert loud - quiet >= 90 * MB
-    del block
+    block.close()
     with PeakMemory(torch.device("cpu")) as later:
         assert later.peak_bytes() < loud
 
@@ -58,9 +68,9 @@ def test_a_reset_the_kernel_ignores_is_detected_and_the_resident_set_is_sampled(
     with PeakMemory(torch.device("cpu")) as memory:
         assert memory.kind == "process_rss_sampled"
         quiet = memory.peak_bytes()
-        spike = torch.ones(96 * MB // 4)  # held for many sampling intervals, then freed before anyone asks
+        spike = touched_block(96 * MB)  # held for many sampling intervals, then freed before anyone asks
         time.sleep(40 * memory_module.SAMPLE_INTERVAL_SECONDS)
-        del spike
+        spike.close()
         time.sleep(10 * memory_module.SAMPLE_INTERVAL_SECONDS)
         loud = memory.peak_bytes()
     assert loud - quiet >= 90 * MB
