@@ -45,6 +45,15 @@ def file_fingerprint(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()[:DIGEST_CHARS]
 
 
+STAMP_FILE = "bench_fingerprint"
+"""Written by bench beside a model it saved, in the same atomic step as the weights."""
+
+
+def stamped(directory: Path) -> bool:
+    """Whether ``directory`` holds a model bench finished saving (its stamp exists only once the weights do)."""
+    return (Path(directory) / STAMP_FILE).is_file()
+
+
 def directory_fingerprint(path: Path, patterns: tuple[str, ...] = ("*.json", "*.safetensors", "*.gguf",
                                                                     "*.model", "*.txt", "*.jinja")) -> str:
     """Fingerprint of a model directory: the bytes of its weight, config and tokenizer files.
@@ -53,7 +62,7 @@ def directory_fingerprint(path: Path, patterns: tuple[str, ...] = ("*.json", "*.
     re-hashing large weights; it is written in the same atomic step as the weights.
     """
     path = Path(path)
-    stamp = path / "bench_fingerprint"
+    stamp = path / STAMP_FILE
     if stamp.is_file():
         return stamp.read_text().strip()
     files = sorted({p for pattern in patterns for p in path.glob(pattern) if p.is_file()})

@@ -18,7 +18,7 @@ import numpy as np
 from bench import atomic
 from bench.data.records import Example, load_jsonl, save_jsonl
 from bench.evaluators.base import Judge
-from bench.fingerprint import directory_fingerprint, fingerprint
+from bench.fingerprint import directory_fingerprint, fingerprint, stamped
 from bench.generate import generate
 from bench.gym import datasets
 from bench.gym.annotator import ANNOTATOR_VERSION, Annotator, AnnotatorConfig
@@ -82,7 +82,7 @@ def build_gym(settings: GymSettings, max_prompt_tokens: int, max_response_tokens
     log: list[str] = []
     splits = language.split_prompts(settings.seed, settings.train_prompts, settings.val_prompts,
                                     settings.test_prompts)
-    if not (reference_root / "checkpoint" / "bench_fingerprint").is_file():
+    if not stamped(reference_root / "checkpoint"):
         started = time.perf_counter()
         with atomic.directory(reference_root) as tmp:
             tokenizer = build_tokenizer(language, tmp / "tokenizer")

@@ -20,7 +20,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
 from functools import cached_property
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -33,7 +32,7 @@ from bench.data.selectors import Selection
 from bench.data.tokenize import TokenizedDataset, encode_prompts, tokenize_dataset
 from bench.errors import ConfigError
 from bench.evaluators.head_to_head import head_to_head, head_to_head_markdown
-from bench.fingerprint import file_fingerprint, fingerprint
+from bench.fingerprint import file_fingerprint, fingerprint, stamped
 from bench.gym.frontier import frontier_path, gym_frontier
 from bench.leaderboards.plot import PLOT_FILE, method_points, plot_frontier
 from bench.leaderboards.render import FRONTIER_FILE, key_directory, write_leaderboard
@@ -49,9 +48,9 @@ from bench.runner.outcome_setup import build_outcome_inputs
 from bench.runner.plan import NATIVE, SELECTED, Job, apply_selectors, build_selectors, build_variants, plan_jobs
 from bench.runner.store import (
     admit_to_benchmark,
+    earlier_training,
     finished,
     job_dir,
-    latest_record,
     package_versions,
     write_metrics,
 )
@@ -358,8 +357,9 @@ class Runner:
             atomic.write_json(directory / SELECTION_FILE, {**selection.record(), "seed": job.seed,
                                                            "dataset": job.dataset,
                                                            "rows": len(self.training_rows(job.dataset))})
-        training, resumed = self.earlier_training(directory)
-        if not self.trained(directory):
+        if self.trained(directory):
+            training, resumed = earlier_training(directory)
+        else:
             needs = job.objective.needs
             model = self._load_base()
             if needs.online:
@@ -407,15 +407,7 @@ class Runner:
 
     @staticmethod
     def trained(directory: Path) -> bool:
-        return (directory / CHECKPOINT / "bench_fingerprint").is_file()
-
-    def earlier_training(self, directory: Path) -> tuple[dict[str, Any], int]:
-        """The training cost and resume step a job's next record starts from: those of its latest record when
-        its checkpoint is already trained (a re-evaluation trains nothing, but the job's cost is still what
-        training it took), else unknown ones (training fills them in)."""
-        earlier = (latest_record(directory) if self.trained(directory) else None) or {}
-        training = {name: value for name, value in (earlier.get("cost") or {}).items() if name.startswith("train_")}
-        return training, earlier.get("job", {}).get("resumed_from", 0)
+        return stamped(directory / CHECKPOINT)
 
     def reusable(self, directory: Path) -> bool:
         """Whether this run can skip the job in ``directory``. A job finished under this run's evaluation joins

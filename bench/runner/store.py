@@ -39,6 +39,14 @@ def latest_record(directory: Path) -> dict[str, Any] | None:
     return _read_record(Path(directory) / METRICS_FILE)
 
 
+def earlier_training(directory: Path) -> tuple[dict[str, Any], int]:
+    """The ``train_*`` cost entries and resume step of the job's latest record ({} and 0 without one): a job
+    evaluated again without retraining still cost what training it took."""
+    earlier = latest_record(directory) or {}
+    training = {name: value for name, value in (earlier.get("cost") or {}).items() if name.startswith("train_")}
+    return training, earlier.get("job", {}).get("resumed_from", 0)
+
+
 def _read_record(path: Path) -> dict[str, Any] | None:
     """None when missing or unparseable: the runner then redoes the job and rewrites it."""
     try:
@@ -79,8 +87,9 @@ def write_metrics(directory: Path, record: dict[str, Any]) -> Path:
     path = directory / METRICS_FILE
     key = _evaluation(record)
     current = latest_record(directory)
-    if current is not None and current.get("metrics") and _evaluation(current) not in (key, None):
-        atomic.write_json(earlier_evaluation_path(directory, _evaluation(current)), current)
+    replaced = None if current is None else _evaluation(current)
+    if current is not None and current.get("metrics") and replaced not in (key, None):
+        atomic.write_json(earlier_evaluation_path(directory, replaced), current)
     atomic.write_json(path, record)
     if key is not None:
         earlier_evaluation_path(directory, key).unlink(missing_ok=True)

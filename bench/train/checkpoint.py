@@ -16,7 +16,7 @@ import torch
 from safetensors.torch import load_file, load_model, save_file, save_model
 
 from bench import atomic
-from bench.fingerprint import directory_fingerprint
+from bench.fingerprint import STAMP_FILE, directory_fingerprint
 
 SNAPSHOT = "snapshot"
 CHECKPOINT = "checkpoint"
@@ -83,5 +83,5 @@ def save_checkpoint(directory: Path, model, tokenizer) -> str:
         if tokenizer is not None:
             tokenizer.save_pretrained(tmp)
         stamp = directory_fingerprint(tmp)
-        (tmp / "bench_fingerprint").write_text(stamp + "\n")
+        (tmp / STAMP_FILE).write_text(stamp + "\n")
     return stamp
