@@ -3,6 +3,10 @@
 Runs are killed (pre-emption, Ctrl-C, CI time limits); a half-written metrics.json or checkpoint
 that looks finished would silently corrupt a leaderboard. Everything is written to a temporary
 sibling and renamed into place, which POSIX makes atomic on one file system.
+
+The temporary file or directory is created private (mode 0600/0700) and opened up to what the user's
+umask allows before it is renamed, so results on a shared cluster file system are as readable by
+colleagues as any other file the user writes.
 """
 
 from __future__ import annotations
@@ -17,14 +21,26 @@ from pathlib import Path
 from typing import Any
 
 
+def _umask() -> int:
+    """The process's file-creation mask (changed for the length of one call only, to read it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _as_user_would_create(path: Path, directory: bool) -> None:
+    os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
+
+
 def write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically."""
+    """Write ``text`` to ``path`` atomically (UTF-8)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
-        with os.fdopen(fd, "w") as handle:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
+        _as_user_would_create(Path(tmp), directory=False)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -44,6 +60,7 @@ def directory(path: Path) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
         yield tmp
+        _as_user_would_create(tmp, directory=True)
         if path.exists():
             shutil.rmtree(path)
         os.replace(tmp, path)

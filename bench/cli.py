@@ -7,24 +7,43 @@ shows the traceback instead.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import sys
 from pathlib import Path
 
 import click
 
 from bench.errors import BenchError
+from bench.notices import show_notices
+
+ENVIRONMENT_FAULTS: dict[int, str] = {
+    errno.ENOSPC: "free some space (the cache= directory holds only derived data and may be deleted) and run the "
+                  "same command again: finished work is kept",
+    errno.EDQUOT: "free some of your quota and run the same command again: finished work is kept",
+    errno.EROFS: "the file system is read-only; use a writable store= and cache=",
+    errno.EACCES: "you may not write there; fix its permissions or use another store= / cache=",
+    errno.EPERM: "you may not write there; fix its permissions or use another store= / cache=",
+    errno.ENOTDIR: "a path in the way is a file, not a directory; fix store= / cache= or remove the file",
+    errno.EIO: "the disk reported an I/O error; check it, then run the same command again",
+}
+"""Operating-system errors that are the machine's state, not a bug: one line each, saying what to do."""
+
+
+def _fault_line(exc: OSError) -> str:
+    where = f" while writing {exc.filename}" if exc.filename else ""
+    return f"{exc.strerror or exc}{where}; {ENVIRONMENT_FAULTS[exc.errno]}"
 
 
 class BenchGroup(click.Group):
-    """Turns BenchError into a one-line message unless --debug was given."""
+    """Turns BenchError, and the environment faults of :data:`ENVIRONMENT_FAULTS`, into one line unless --debug."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except BenchError as exc:
-            if ctx.obj and ctx.obj.get("debug"):
+        except (BenchError, OSError) as exc:
+            if (ctx.obj and ctx.obj.get("debug")) or (isinstance(exc, OSError) and exc.errno not in ENVIRONMENT_FAULTS):
                 raise
-            click.echo(f"error: {exc}", err=True)
+            click.echo(f"error: {exc if isinstance(exc, BenchError) else _fault_line(exc)}", err=True)
             sys.exit(2)
 
 
@@ -34,6 +53,7 @@ class BenchGroup(click.Group):
 def main(ctx: click.Context, debug: bool) -> None:
     """Train and evaluate preference-optimisation objectives side by side."""
     ctx.obj = {"debug": debug}
+    show_notices()
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # bench reports its own progress; weight-loading bars are noise
@@ -61,13 +81,12 @@ def run(overrides: tuple[str, ...]) -> None:
 @click.option("--out", default=None, type=click.Path(path_type=Path), help="Where to write (default: the store).")
 def leaderboard(store: Path, out: Path | None) -> None:
     """Build the leaderboard tables (Markdown, CSV) from a results store."""
-    from bench.gym.frontier import read_frontier
+    from bench.gym.frontier import stored_frontiers
     from bench.leaderboards.render import FRONTIER_FILE, write_leaderboard
 
     if not store.is_dir():
         raise BenchError(f"results store {store} does not exist; run `bench run` first or pass --store")
-    frontier = read_frontier(store / FRONTIER_FILE) if (store / FRONTIER_FILE).is_file() else None
-    paths = write_leaderboard(store, out or store, frontier=frontier)
+    paths = write_leaderboard(store, out or store, frontiers=stored_frontiers(store, FRONTIER_FILE))
     _echo_tables(paths)
     click.echo(f"wrote {', '.join(str(p) for p in paths)}", err=True)
 

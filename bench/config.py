@@ -5,14 +5,19 @@ Everything a run depends on lives here (no environment variables or globals stee
 directory. Overrides use OmegaConf's dotlist syntax on top of the dataclass schema, so a wrong type
 is caught at parse time; unknown keys get the closest valid ones in the error. ``method=``,
 ``selector=`` and ``seed=`` accept comma lists; ``methods.NAME.PARAM=`` sets an objective's
-hyper-parameter and ``selectors.NAME.PARAM=`` a data selector's.
+hyper-parameter (typed by :func:`bench.methods.build_objective`), ``selectors.NAME.PARAM=`` a data
+selector's and ``eval.judges.NAME=SPEC`` adds a judge. Values no field may hold (a non-finite float, a
+dtype or backend that does not exist, a store that is a file) fail here too, before anything runs.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from omegaconf import OmegaConf
@@ -21,6 +26,7 @@ from omegaconf.errors import OmegaConfBaseException
 from bench.errors import ConfigError, closest
 from bench.evaluators import DEFAULT_EVALUATORS
 from bench.gym.settings import GymSettings
+from bench.registry import NAME_RULE, is_valid_name
 from bench.train.loop import TrainConfig
 
 
@@ -52,6 +58,7 @@ class ModelSettings:
 
     path: str | None = None
     dtype: str = "auto"
+    """``auto`` (bf16 on a GPU, fp32 on CPU) or a name of :data:`bench.models.loading.DTYPES`."""
     trust_remote_code: bool = False
     sae_path: str | None = None
     """A sparse autoencoder on the base model's residual stream, in the sae-lens layout (cfg.json +
@@ -79,7 +86,8 @@ class EvalSettings:
     bootstrap_samples: int = 2000
     judges: dict[str, str] = field(default_factory=dict)
     """Extra judges by name: ``eval.judges.rm=reward-model:/models/rm``, ``eval.judges.llm=llm:/models/judge``
-    or ``alpaca_eval:<annotator config>`` (see :func:`bench.evaluators.judges.build_judge`)."""
+    or ``alpaca_eval:<annotator config>`` (see :func:`bench.evaluators.judges.build_judge`). A name becomes a
+    file name and a metric prefix (``{name}_win_rate``), so it must be an identifier (bench.registry.NAME_RULE)."""
 
 
 @dataclass
@@ -89,9 +97,9 @@ class RunConfig:
     """Data selectors (bench.data.selectors): every method trains on every selector's share of the pool."""
     seed: list[int] = field(default_factory=lambda: [0])
     store: str = "runs"
-    """Results store: one directory per job with metrics.json, plus the leaderboard."""
+    """Results store, a directory created if missing: one directory per job with metrics.json, plus the leaderboard."""
     cache: str = field(default_factory=lambda: os.environ.get("BENCH_CACHE", ".bench"))
-    """Shared caches: gym builds, reference passes, generations."""
+    """Shared caches, a directory created if missing: gym builds, reference passes, generations."""
     progress: bool = True
     workers: int = 0
     """Jobs run at once, each in its own process (bench.runner.workers); 0: automatic (one per CPU core, at
@@ -126,6 +134,8 @@ LIST_KEYS = ("method", "selector", "seed")
 REPLACED_KEYS = {"data.selector": "selector=NAME[,NAME...] and selectors.NAME.PARAM=VALUE"}
 """Keys earlier versions read, with what replaced them (named in the error instead of a near miss)."""
 GYM_POOLS = ("pairs", "kwise")
+JUDGES_PREFIX = "eval.judges."
+"""``eval.judges.NAME=SPEC`` adds one judge to the ``eval.judges`` mapping."""
 
 
 def _flat_keys(node: Any, prefix: str = "") -> list[str]:
@@ -162,6 +172,8 @@ def build_config(overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
             if len(parts) != 3 or not all(parts):
                 raise ConfigError(f"override {key!r}: use {parts[0]}.NAME.PARAM=VALUE (e.g. methods.dpo.beta=0.05, "
                                   f"sweep.dpo.beta=0.05,0.1 or selectors.alignment_potential.w=0.5)")
+        elif key.startswith(JUDGES_PREFIX):
+            _check_judge_name(key.removeprefix(JUDGES_PREFIX))  # an identifier, so the key has three parts
         elif key in REPLACED_KEYS:
             raise ConfigError(f"config key {key!r} was removed; use {REPLACED_KEYS[key]}")
         elif key not in valid:
@@ -179,16 +191,64 @@ def build_config(overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
     return config
 
 
+def _check_judge_name(name: str) -> None:
+    """Judge names become file names and metric prefixes: refuse anything but an identifier."""
+    if not is_valid_name(name):
+        raise ConfigError(f"{JUDGES_PREFIX}{name}: judge names must be {NAME_RULE}")
+
+
+def _leaves(node: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """Every scalar of the config tree with its dotted key; a list's items come under the list's key."""
+    if dataclasses.is_dataclass(node):
+        node = {f.name: getattr(node, f.name) for f in dataclasses.fields(node)}
+    if isinstance(node, dict):
+        for name, value in node.items():
+            yield from _leaves(value, f"{prefix}.{name}" if prefix else name)
+    elif isinstance(node, list | tuple):
+        for item in node:
+            yield from _leaves(item, prefix)
+    else:
+        yield prefix, node
+
+
 def _validate(config: RunConfig) -> None:
+    for key, value in _leaves(config):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{key}={value}: must be a finite number")
     t = config.train
     if t.steps < 1 or t.micro_batch_size < 1 or t.grad_accum < 1:
         raise ConfigError("train.steps, train.micro_batch_size and train.grad_accum must be >= 1")
     if t.online_steps is not None and t.online_steps < 1:
         raise ConfigError(f"train.online_steps={t.online_steps} must be >= 1 (or null to use train.steps)")
-    if not 0 <= t.warmup_steps <= t.steps:
-        raise ConfigError(f"train.warmup_steps={t.warmup_steps} must be between 0 and train.steps={t.steps}")
+    if not 0 <= t.warmup_ratio < 1:
+        raise ConfigError(f"train.warmup_ratio={t.warmup_ratio} must be in [0, 1) (the share of train.steps "
+                          f"spent warming up)")
+    if t.warmup_steps is not None and not 0 <= t.warmup_steps <= t.steps:
+        raise ConfigError(f"train.warmup_steps={t.warmup_steps} must be between 0 and train.steps={t.steps} "
+                          f"(or null to use train.warmup_ratio)")
     if not t.lr > 0:
         raise ConfigError(f"train.lr={t.lr} must be > 0")
+    for seed in config.seed:
+        if seed < 0:
+            raise ConfigError(f"seed={seed}: seeds must be integers >= 0")
+    for key in ("store", "cache"):
+        value = getattr(config, key)
+        path = Path(value)
+        blocking = next((p for p in (path, *path.parents) if p.is_file()), None)
+        if blocking is not None:
+            what = "is a file" if blocking == path else f"{blocking} is a file"
+            raise ConfigError(f"{key}={value}: {what}, not a directory; give a directory (created if missing)")
+    for name in config.eval.judges:
+        _check_judge_name(name)
+    if config.generate.backend != "auto" or config.model.dtype != "auto":
+        # Both tables sit beside transformers' model classes, a slow import: paid only when a value is named.
+        from bench.generate import BACKENDS
+        from bench.models.loading import DTYPES
+
+        if config.generate.backend not in BACKENDS:
+            raise ConfigError(f"generate.backend={config.generate.backend!r}: use one of {', '.join(BACKENDS)}")
+        if config.model.dtype not in ("auto", *DTYPES):
+            raise ConfigError(f"model.dtype={config.model.dtype!r}: use auto or one of {', '.join(DTYPES)}")
     if config.workers < 0:
         raise ConfigError(f"workers={config.workers} must be >= 1, or 0 for one per CPU core")
     if not config.method:

@@ -2,11 +2,13 @@
 
 Objectives, evaluators, judges, selectors and data sources are all looked up by name. Third-party
 packages add objectives by declaring an entry point in the ``bench.methods`` group that points at a
-module (importing it runs its ``@register_method`` decorators) or at an Objective class.
+module (importing it runs its ``@register_method`` decorators) or at an Objective class. Registered
+names become directory names and metric-name prefixes, so they must be identifiers (:data:`NAME_RULE`).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import Generic, TypeVar
@@ -14,6 +16,16 @@ from typing import Generic, TypeVar
 from bench.errors import RegistryError, closest
 
 T = TypeVar("T")
+
+NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+NAME_RULE = "identifiers (letters, digits, _), starting with a letter"
+"""What a name that becomes a path or a metric prefix may be (registered plug-ins, judges): never '/', '.',
+whitespace or shell metacharacters."""
+
+
+def is_valid_name(name: str) -> bool:
+    """Whether ``name`` is safe as a directory name and a metric-name prefix (see :data:`NAME_RULE`)."""
+    return NAME_PATTERN.fullmatch(name) is not None
 
 
 class Registry(Generic[T]):
@@ -26,7 +38,10 @@ class Registry(Generic[T]):
         self._plugins_loaded = entry_point_group is None
 
     def register(self, name: str) -> Callable[[T], T]:
-        """Decorator registering ``obj`` under ``name``; registering a name twice is an error."""
+        """Decorator registering ``obj`` under ``name``; a name twice, or one unfit for a path, is an error."""
+        if not is_valid_name(name):
+            raise RegistryError(f"{self.kind} name {name!r} is not allowed: {self.kind} names must be "
+                                f"{NAME_RULE} (they become directory names); rename it")
 
         def decorate(obj: T) -> T:
             if name in self._items and self._items[name] is not obj:

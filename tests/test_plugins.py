@@ -17,6 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from bench.errors import RegistryError
+from bench.registry import Registry
+
 # Look the build tools up without importing them: importing setuptools here would fight over distutils.
 if importlib.util.find_spec("pip") is None or importlib.util.find_spec("setuptools") is None:
     pytest.skip("installing a plug-in package needs pip and setuptools in the environment", allow_module_level=True)
@@ -195,3 +198,26 @@ def test_debug_shows_the_plugin_traceback(broken_site: Path, tmp_path: Path):
     assert done.returncode == 1
     assert "Traceback" in done.stderr and "ModuleNotFoundError" in done.stderr
     assert str(Path("broken_pkg", "objectives.py")) in done.stderr
+
+
+@pytest.mark.parametrize("name", ["../escape", "a/b", "a.b", "my dpo", "a|b", "<x>", "-x", "1dpo", "dpo-v2", ""])
+def test_a_name_that_is_not_an_identifier_cannot_be_registered(name: str):
+    with pytest.raises(RegistryError) as raised:
+        Registry("method").register(name)
+    assert str(raised.value) == (f"method name {name!r} is not allowed: method names must be identifiers (letters, "
+                                 f"digits, _), starting with a letter (they become directory names); rename it")
+
+
+@pytest.fixture(scope="module")
+def bad_name_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An install target whose entry point names an objective class ``bad-name`` (not an identifier)."""
+    return _install(tmp_path_factory.mktemp("badname"), "bench-badname-fixture", "badname_pkg",
+                    {"bad-name": "badname_pkg.objectives:PluginDPO"}, GOOD_OBJECTIVES)
+
+
+def test_a_plugin_entry_point_named_unsafely_is_a_one_line_error(bad_name_site: Path, tmp_path: Path):
+    done = _bench(bad_name_site, tmp_path, "list", "methods")
+    assert done.returncode == 2, f"exit {done.returncode}:\n{done.stdout}\n{done.stderr}"
+    assert done.stderr.strip().splitlines() == [
+        "error: method name 'bad-name' is not allowed: method names must be identifiers (letters, digits, _), "
+        "starting with a letter (they become directory names); rename it"]

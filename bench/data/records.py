@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.atomic import write_text
-from bench.errors import DataError
+from bench.errors import DataError, closest
 from bench.fingerprint import fingerprint
 
 
@@ -86,16 +86,85 @@ def to_json(example: Example) -> dict[str, Any]:
     return row
 
 
-def from_json(row: dict[str, Any], where: str) -> Example:
-    """Parse and validate one JSONL row; ``where`` names it in errors (file:line)."""
-    try:
-        responses = tuple(Response(**r) for r in row["responses"])
-        example = Example(id=str(row["id"]), prompt=row["prompt"], responses=responses,
-                          kind=row["kind"], meta=row.get("meta", {}))
-    except (KeyError, TypeError) as exc:
-        raise DataError(f"{where}: malformed row ({exc}); expected keys id, prompt, kind, "
-                        f"responses[text, score?, label?, outcome?]") from exc
-    return validate(example, where)
+_STRING = ((str,), "a string")
+_NUMBER = ((int, float), "a number")
+_INTEGER = ((int,), "an integer")
+_RESPONSE_FIELDS = {"text": _STRING, "score": _NUMBER, "label": _INTEGER, "outcome": _NUMBER}
+"""Each response key and the JSON type it needs; every key but ``text`` may also be null (absent)."""
+_ROW_KEYS = ("id", "prompt", "kind", "responses")
+_JSON_TYPES = {type(None): "null", bool: "a boolean", int: "an integer", float: "a number", str: "a string",
+               list: "a list", dict: "an object"}
+
+
+def _describe(value: Any) -> str:
+    """A value as a JSON reader would name it: type, then the value itself, shortened."""
+    text = json.dumps(value, default=repr)
+    text = text if len(text) <= 40 else text[:37] + "..."
+    kind = _JSON_TYPES.get(type(value), type(value).__name__)
+    return kind if value is None else f"{kind} {text}"
+
+
+def _typed(value: Any, name: str, spec: tuple[tuple[type, ...], str], where: str) -> Any:
+    """``value`` if it has one of ``spec``'s types (a bool is never a number); else a DataError naming ``name``."""
+    types, expected = spec
+    if isinstance(value, bool) or not isinstance(value, types):
+        raise DataError(f"{where}: {name} is {_describe(value)}, expected {expected}; fix the row")
+    return value
+
+
+def _response(item: Any, name: str, where: str) -> Response:
+    """Parse the response object ``name`` (``responses[i]``) of a JSONL row, field by field."""
+    _typed(item, name, ((dict,), 'an object like {"text": ...}'), where)
+    unknown = sorted(set(item) - set(_RESPONSE_FIELDS))
+    if unknown:
+        raise DataError(f"{where}: {name} has unknown key {unknown[0]!r}{closest(unknown[0], _RESPONSE_FIELDS)}; "
+                        f"a response has only {', '.join(_RESPONSE_FIELDS)}")
+    if "text" not in item:
+        raise DataError(f"{where}: {name} has no 'text'; every response needs its text")
+    values = {key: _typed(value, f"{name}.{key}", _RESPONSE_FIELDS[key], where)
+              for key, value in item.items() if key == "text" or value is not None}
+    return Response(**values)
+
+
+def from_json(row: Any, where: str) -> Example:
+    """Parse and validate one JSONL row; ``where`` names it in errors (file:line).
+
+    Every field's JSON type is checked before use, so a malformed row is one DataError naming the row
+    and the field, never a Python error from deep inside the harness.
+    """
+    _typed(row, "the row", ((dict,), f"an object with keys {', '.join(_ROW_KEYS)}"), where)
+    missing = [key for key in _ROW_KEYS if key not in row]
+    if missing:
+        raise DataError(f"{where}: missing key {missing[0]!r}; every row needs {', '.join(_ROW_KEYS)}")
+    row_id = str(_typed(row["id"], "id", ((str, int), "a string"), where))
+    if not row_id.strip():
+        raise DataError(f"{where}: id is empty; give every row a unique id")
+    prompt = _typed(row["prompt"], "prompt", _STRING, where)
+    kind = _typed(row["kind"], "kind", _STRING, where)
+    items = _typed(row["responses"], "responses", ((list,), "a list of response objects"), where)
+    meta = _typed(row.get("meta", {}), "meta", ((dict,), "an object"), where)
+    responses = tuple(_response(item, f"responses[{i}]", where) for i, item in enumerate(items))
+    return validate(Example(id=row_id, prompt=prompt, responses=responses, kind=kind, meta=meta), where)
+
+
+def _first_repeat(ids: Iterable[str]) -> tuple[str, int, int] | None:
+    """The first id that occurs twice, with the positions of both occurrences; None when all are unique."""
+    seen: dict[str, int] = {}
+    for position, row_id in enumerate(ids):
+        if row_id in seen:
+            return row_id, seen[row_id], position
+        seen[row_id] = position
+    return None
+
+
+def check_unique_ids(ids: Iterable[str], where: str) -> None:
+    """Refuse a dataset whose row ids repeat (``where`` names it); rows are matched by id, so a repeat
+    would silently give one row another's statistics (e.g. a selected subset's reference log-probs)."""
+    repeat = _first_repeat(ids)
+    if repeat is not None:
+        row_id, first, second = repeat
+        raise DataError(f"{where}: duplicate id {row_id!r} at rows {first} and {second} (counting from 0); "
+                        f"ids must be unique within a dataset (rename one)")
 
 
 def save_jsonl(path: Path, examples: Iterable[Example]) -> None:
@@ -103,21 +172,44 @@ def save_jsonl(path: Path, examples: Iterable[Example]) -> None:
     write_text(Path(path), "".join(json.dumps(to_json(e), sort_keys=True) + "\n" for e in examples))
 
 
+def _decode(raw: bytes, where: str) -> str:
+    """One line of a JSONL file as text, without its line ending; bytes that are not UTF-8 are named by
+    value and column."""
+    try:
+        return raw.decode("utf-8").rstrip("\r\n")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{where}: not UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1}); "
+                        f"re-save the file as UTF-8") from exc
+
+
 def load_jsonl(path: Path) -> list[Example]:
-    """Read and validate a JSONL file written by :func:`save_jsonl` (or by hand in that format)."""
+    """Read and validate a JSONL file written by :func:`save_jsonl` (or by hand in that format).
+
+    Every error names the file and line. Ids must be unique within the file: datasets are subset and
+    matched to cached statistics by id.
+    """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"data file {path} does not exist; check data.path")
-    examples = []
-    with open(path) as handle:
-        for line_no, line in enumerate(handle, start=1):
+    examples, line_numbers = [], []
+    with open(path, "rb") as handle:
+        for line_no, raw in enumerate(handle, start=1):
+            where = f"{path}:{line_no}"
+            line = _decode(raw, where)
             if not line.strip():
                 continue
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{line_no}: not valid JSON ({exc.msg}); fix or delete the line") from exc
-            examples.append(from_json(row, f"{path}:{line_no}"))
+                raise DataError(f"{where}: not valid JSON ({exc.msg} at column {exc.pos + 1}); "
+                                f"fix or delete the line") from exc
+            examples.append(from_json(row, where))
+            line_numbers.append(line_no)
+    repeat = _first_repeat(ex.id for ex in examples)
+    if repeat is not None:
+        row_id, first, second = repeat
+        raise DataError(f"{path}:{line_numbers[second]}: id {row_id!r} already used on line {line_numbers[first]}; "
+                        f"ids must be unique within a file (rename one)")
     return examples
 
 

@@ -8,14 +8,49 @@ ids are computed from the attention mask, so left padding does not shift positio
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import torch
 from torch import Tensor
 
 from bench.data.records import Example
-from bench.errors import DataError
+from bench.errors import ConfigError, DataError
 from bench.fingerprint import fingerprint
+
+
+@dataclass(frozen=True)
+class Truncation:
+    """What tokenisation cut to fit the token limits, counted, so a run reports it instead of hiding it.
+
+    A prompt is cut from the left (its end is kept); a response that does not fit with its end-of-sequence
+    token keeps its first ``max_response_tokens`` tokens and no end-of-sequence token, so the model is never
+    taught to stop where the text was cut. All zeros (the default) means nothing was cut, or not counted.
+    """
+
+    prompts: int = 0
+    """Prompts tokenised."""
+    prompts_cut: int = 0
+    responses: int = 0
+    """Responses tokenised."""
+    responses_cut: int = 0
+    max_prompt_tokens: int | None = None
+    max_response_tokens: int | None = None
+
+    def message(self) -> str | None:
+        """One line saying what was cut (for the run's log), or None when nothing was."""
+        parts = []
+        if self.responses_cut:
+            parts.append(f"{self.responses_cut} of {self.responses} responses longer than "
+                         f"data.max_response_tokens={self.max_response_tokens} with their end-of-sequence token "
+                         f"were cut (no end-of-sequence token added)")
+        if self.prompts_cut:
+            parts.append(f"{self.prompts_cut} of {self.prompts} prompts cut from the left to "
+                         f"data.max_prompt_tokens={self.max_prompt_tokens}")
+        return "; ".join(parts) or None
+
+    def as_dict(self) -> dict[str, int | None]:
+        """The counts and limits as plain JSON values (for metrics.json)."""
+        return asdict(self)
 
 
 @dataclass
@@ -31,6 +66,8 @@ class TokenizedDataset:
     outcomes: Tensor | None
     fingerprint: str
     pad_id: int
+    truncation: Truncation = field(default_factory=Truncation)
+    """What tokenisation cut (:meth:`Truncation.message` says it in one line)."""
 
     def __len__(self) -> int:
         return len(self.prompt_ids)
@@ -44,18 +81,43 @@ def format_prompt(tokenizer, prompt: str) -> str:
     return prompt
 
 
-def encode_prompts(tokenizer, prompts: list[str], max_prompt_tokens: int) -> list[list[int]]:
-    """Token ids of formatted prompts, left-truncated to ``max_prompt_tokens`` (keep the end)."""
+def _check_limit(name: str, value: int) -> None:
+    if value < 1:
+        raise ConfigError(f"{name}={value} leaves no room for tokens; set it to at least 1")
+
+
+def encode_prompts_with_cuts(tokenizer, prompts: list[str],
+                             max_prompt_tokens: int) -> tuple[list[list[int]], list[bool]]:
+    """Token ids of formatted prompts, left-truncated to ``max_prompt_tokens`` (keep the end, where the
+    question and the generation marker are), and for each prompt whether it was cut."""
+    _check_limit("max_prompt_tokens", max_prompt_tokens)
     texts = [format_prompt(tokenizer, p) for p in prompts]
     encoded = tokenizer(texts, add_special_tokens=False)["input_ids"]
-    return [ids[-max_prompt_tokens:] for ids in encoded]
+    return [ids[-max_prompt_tokens:] for ids in encoded], [len(ids) > max_prompt_tokens for ids in encoded]
+
+
+def encode_prompts(tokenizer, prompts: list[str], max_prompt_tokens: int) -> list[list[int]]:
+    """Token ids of formatted prompts, left-truncated to ``max_prompt_tokens`` (keep the end)."""
+    return encode_prompts_with_cuts(tokenizer, prompts, max_prompt_tokens)[0]
+
+
+def encode_responses_with_cuts(tokenizer, responses: list[str],
+                               max_response_tokens: int) -> tuple[list[list[int]], list[bool]]:
+    """Token ids of responses, and for each response whether it was cut.
+
+    A response that fits with its EOS ends in EOS; a longer one keeps its first ``max_response_tokens``
+    tokens and gets no EOS, so training never teaches the model to stop where the text was cut.
+    """
+    _check_limit("max_response_tokens", max_response_tokens)
+    encoded = tokenizer(responses, add_special_tokens=False)["input_ids"]
+    eos = tokenizer.eos_token_id
+    cut = [len(ids) >= max_response_tokens for ids in encoded]
+    return [ids[:max_response_tokens] if over else [*ids, eos] for ids, over in zip(encoded, cut, strict=True)], cut
 
 
 def encode_responses(tokenizer, responses: list[str], max_response_tokens: int) -> list[list[int]]:
-    """Token ids of responses followed by EOS, truncated to ``max_response_tokens`` (EOS kept)."""
-    encoded = tokenizer(responses, add_special_tokens=False)["input_ids"]
-    eos = tokenizer.eos_token_id
-    return [[*ids[: max_response_tokens - 1], eos] for ids in encoded]
+    """Token ids of responses: followed by EOS when that fits in ``max_response_tokens``, else cut to it."""
+    return encode_responses_with_cuts(tokenizer, responses, max_response_tokens)[0]
 
 
 def _field(examples: list[Example], name: str) -> Tensor | None:
@@ -67,7 +129,7 @@ def _field(examples: list[Example], name: str) -> Tensor | None:
 
 def tokenize_dataset(examples: list[Example], tokenizer, max_prompt_tokens: int,
                      max_response_tokens: int, tokenizer_id: str) -> TokenizedDataset:
-    """Tokenise ``examples`` (one kind, one n) for training and reference passes."""
+    """Tokenise ``examples`` (one kind, one n) for training and reference passes, counting what was cut."""
     if not examples:
         raise DataError("the dataset is empty after selection; check data.* and selector settings")
     kind, n = examples[0].kind, examples[0].n
@@ -75,15 +137,19 @@ def tokenize_dataset(examples: list[Example], tokenizer, max_prompt_tokens: int,
         if ex.n != n:
             raise DataError(f"row {ex.id}: {ex.n} responses where the dataset's rows have {n}; "
                             f"bench batches need the same number of responses per prompt")
-    prompt_ids = encode_prompts(tokenizer, [ex.prompt for ex in examples], max_prompt_tokens)
-    flat = encode_responses(tokenizer, [r.text for ex in examples for r in ex.responses], max_response_tokens)
+    prompt_ids, prompts_cut = encode_prompts_with_cuts(tokenizer, [ex.prompt for ex in examples], max_prompt_tokens)
+    flat, responses_cut = encode_responses_with_cuts(tokenizer, [r.text for ex in examples for r in ex.responses],
+                                                     max_response_tokens)
     response_ids = [flat[i * n:(i + 1) * n] for i in range(len(examples))]
     key = fingerprint({"examples": [ex.id for ex in examples], "prompt_ids": prompt_ids,
                        "response_ids": response_ids, "tokenizer": tokenizer_id})
     return TokenizedDataset(kind=kind, n=n, prompt_ids=prompt_ids, response_ids=response_ids,
                             scores=_field(examples, "score"), outcomes=_field(examples, "outcome"),
-                            labels=_field(examples, "label"), fingerprint=key,
-                            pad_id=tokenizer.pad_token_id)
+                            labels=_field(examples, "label"), fingerprint=key, pad_id=tokenizer.pad_token_id,
+                            truncation=Truncation(prompts=len(prompt_ids), prompts_cut=sum(prompts_cut),
+                                                  responses=len(flat), responses_cut=sum(responses_cut),
+                                                  max_prompt_tokens=max_prompt_tokens,
+                                                  max_response_tokens=max_response_tokens))
 
 
 @dataclass

@@ -7,7 +7,8 @@ Each evaluator is a small class over pure functions of samples (and log-probs wh
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import dataclasses
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from bench.errors import BenchError
@@ -33,6 +34,16 @@ def register_evaluator(name: str) -> Callable[[type[Evaluator]], type[Evaluator]
     return decorate
 
 
+def build_evaluator(name: str, run_settings: Mapping[str, Any] | None = None) -> Evaluator:
+    """The evaluator ``name``, given the run-wide settings its fields name (``n_boot``: ``eval.bootstrap_samples``).
+
+    A setting reaches only the evaluators declaring it as a field, and becomes part of their identity, so
+    their cached results are keyed by it."""
+    cls = EVALUATORS.get(name)
+    fields = {f.name for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else set()
+    return cls(**{key: value for key, value in (run_settings or {}).items() if key in fields})
+
+
 def run_evaluators(inputs: EvalInputs, names: Iterable[str] = DEFAULT_EVALUATORS
                    ) -> tuple[dict[str, float], dict[str, dict[str, Any]]]:
     """Run the named evaluators on one checkpoint's inputs: (flat metrics, identity per evaluator).
@@ -44,7 +55,7 @@ def run_evaluators(inputs: EvalInputs, names: Iterable[str] = DEFAULT_EVALUATORS
     owner: dict[str, str] = {}
     identities: dict[str, dict[str, Any]] = {}
     for name in names:
-        evaluator = EVALUATORS.get(name)()
+        evaluator = build_evaluator(name)
         identities[name] = evaluator.identity()
         for metric, value in evaluator.evaluate(inputs).items():
             if metric in metrics:
@@ -67,6 +78,23 @@ from bench.evaluators import (  # noqa: E402
     winrate,
 )
 
-__all__ = ["DEFAULT_EVALUATORS", "EVALUATORS", "EvalInputs", "Evaluator", "Judge", "PointwiseJudge", "bias",
-           "diversity", "kl", "length", "length_controlled", "lm_eval_tasks", "register_evaluator", "reward",
-           "reward_accuracy", "run_evaluators", "winrate"]
+__all__ = [
+    "DEFAULT_EVALUATORS",
+    "EVALUATORS",
+    "EvalInputs",
+    "Evaluator",
+    "Judge",
+    "PointwiseJudge",
+    "bias",
+    "build_evaluator",
+    "diversity",
+    "kl",
+    "length",
+    "length_controlled",
+    "lm_eval_tasks",
+    "register_evaluator",
+    "reward",
+    "reward_accuracy",
+    "run_evaluators",
+    "winrate",
+]

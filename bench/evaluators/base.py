@@ -10,6 +10,7 @@ what produced each number, and so an evaluator's results can be cached under tha
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -154,7 +155,13 @@ class Evaluator:
     a model by path, the clock) sets it False and always runs."""
 
     def identity(self) -> dict[str, Any]:
-        return {"name": self.name, "version": self.version}
+        """Name, version and options: everything besides code and inputs that fixes its numbers (so part of
+        every cache key and evaluation key that holds them)."""
+        return {"name": self.name, "version": self.version, **self.options()}
+
+    def options(self) -> dict[str, Any]:
+        """The evaluator's options: the fields of an evaluator written as a dataclass (none otherwise)."""
+        return dataclasses.asdict(self) if dataclasses.is_dataclass(self) else {}
 
     def inputs_read(self) -> tuple[str, ...]:
         """The EvalInputs fields this evaluator's numbers depend on: what its cache key hashes.

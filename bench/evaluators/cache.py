@@ -18,8 +18,6 @@ evaluation key already assumes). An evaluator that reads anything outside its de
 from __future__ import annotations
 
 import hashlib
-import inspect
-import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -28,10 +26,11 @@ from typing import Any
 
 import numpy as np
 
-from bench import atomic
+from bench.cached import read_record, write_record
 from bench.errors import BenchError
 from bench.evaluators.base import EvalInputs, Evaluator
-from bench.fingerprint import DIGEST_CHARS, file_fingerprint, fingerprint
+from bench.fingerprint import DIGEST_CHARS, fingerprint
+from bench.source_fingerprint import source_fingerprint
 
 Fill = Callable[[EvalInputs, set[str]], None]
 """Computes the named model-derived fields of an EvalInputs in place (only those with known fingerprints)."""
@@ -54,12 +53,6 @@ class EvaluatorCost:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def source_fingerprint(evaluator: Evaluator) -> str:
-    """Fingerprint of the source files of the evaluator's class hierarchy."""
-    files = {inspect.getsourcefile(cls) for cls in type(evaluator).__mro__ if cls is not object}
-    return fingerprint({Path(f).name: file_fingerprint(Path(f)) for f in sorted(f for f in files if f)})
 
 
 def value_fingerprint(value: Any) -> str:
@@ -85,12 +78,12 @@ def input_fingerprints(evaluator: Evaluator, inputs: EvalInputs, known: Mapping[
 
 def evaluator_key(evaluator: Evaluator, fingerprints: Mapping[str, str]) -> str:
     """The cache key: identity, source and input fingerprints of one evaluator."""
-    return fingerprint({"identity": evaluator.identity(), "source": source_fingerprint(evaluator),
+    return fingerprint({"identity": evaluator.identity(), "source": source_fingerprint(type(evaluator)),
                         "inputs": dict(fingerprints)})
 
 
 class EvaluatorCache:
-    """One JSON file per (evaluator, inputs) key under ``root``; a damaged file is a miss."""
+    """One sealed JSON record per (evaluator, inputs) key under ``root``; a damaged one is said and recomputed."""
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
@@ -98,20 +91,14 @@ class EvaluatorCache:
     def path(self, key: str) -> Path:
         return self.root / f"{key}.json"
 
-    def load(self, key: str) -> dict[str, Any] | None:
-        path = self.path(key)
-        if not path.is_file():
-            return None
-        try:
-            record = json.loads(path.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-            return None  # a cache entry is disposable: recompute and overwrite it
-        return record if isinstance(record, dict) and isinstance(record.get("metrics"), dict) else None
+    def load(self, key: str, evaluator: str = "an evaluator") -> dict[str, Any] | None:
+        record = read_record(self.path(key), f"the {evaluator} evaluator's result")
+        return record if record is not None and isinstance(record.get("metrics"), dict) else None
 
     def save(self, key: str, evaluator: Evaluator, metrics: Mapping[str, float], cost: EvaluatorCost) -> None:
-        atomic.write_json(self.path(key), {"evaluator": evaluator.identity(), "metrics": dict(metrics),
-                                           "computed_seconds": cost.computed_seconds, "samples": cost.samples,
-                                           "inputs": cost.inputs})
+        write_record(self.path(key), {"evaluator": evaluator.identity(), "metrics": dict(metrics),
+                                      "computed_seconds": cost.computed_seconds, "samples": cost.samples,
+                                      "inputs": cost.inputs})
 
 
 def _merge(results: Sequence[tuple[str, Mapping[str, float]]]) -> dict[str, float]:
@@ -149,7 +136,7 @@ def run_cached(evaluators: Sequence[Evaluator], inputs: EvalInputs, cache: Evalu
     misses = []
     for evaluator, fingerprints, key in keyed:
         started = time.perf_counter()
-        record = cache.load(key) if cache is not None and evaluator.cacheable else None
+        record = cache.load(key, evaluator.name) if cache is not None and evaluator.cacheable else None
         if record is None:
             misses.append((evaluator, fingerprints, key))
             continue

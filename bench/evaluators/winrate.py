@@ -7,7 +7,7 @@ Ties count half. Prompts weigh equally, and the interval resamples prompts (METH
 
 from __future__ import annotations
 
-from typing import ClassVar
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -58,14 +58,16 @@ def win_rate(preferences: np.ndarray, n_boot: int = DEFAULT_N_BOOT, seed: int = 
 
 
 @register_evaluator("win_rate")
+@dataclass
 class WinRate(Evaluator):
     """Per judge: the policy's j-th sample against the reference's j-th sample, for every prompt.
 
     Pairs are formed up to the smaller sample count of a prompt, so sampling more from one side never
     adds unpaired comparisons. Emits ``{judge}_win_rate`` and its ``_ci_low`` / ``_ci_high`` (percent).
+    ``n_boot`` is the run's ``eval.bootstrap_samples``.
     """
 
-    n_boot: ClassVar[int] = DEFAULT_N_BOOT
+    n_boot: int = DEFAULT_N_BOOT
 
     def evaluate(self, inputs: EvalInputs) -> dict[str, float]:
         prompts, policy, reference, counts = judged_pairs(inputs, self.name)

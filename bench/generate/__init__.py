@@ -10,17 +10,18 @@ names (``instruction``, ``output``, ``generator``), so they feed alpaca_eval unc
 from __future__ import annotations
 
 import importlib.util
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from bench import atomic
+from bench.cached import cached_record
 from bench.errors import BenchError
 from bench.fingerprint import directory_fingerprint, fingerprint
+from bench.models.loading import dtype_name
 from bench.models.sampling import SamplingParams
+from bench.source_fingerprint import source_fingerprint
 
 BACKENDS = ("auto", "transformers", "vllm")
 
@@ -56,28 +57,34 @@ def choose_backend(requested: str) -> str:
 def generate(model_dir: Path, prompts: list[str], params: SamplingParams, cache_dir: Path,
              max_prompt_tokens: int, generator_name: str, backend: str = "auto",
              batch_prompts: int = 128, dtype: str = "auto") -> Generations:
-    """Sample ``params.n`` responses per prompt from the checkpoint at ``model_dir`` (cached)."""
+    """Sample ``params.n`` responses per prompt from the checkpoint at ``model_dir`` (cached).
+
+    The key holds everything the samples depend on: the model's files and dtype, the prompts, the sampling
+    parameters, the backend, the prompt batch (each batch draws from its own seed) and the generation code.
+    """
     backend = choose_backend(backend)
-    key = fingerprint({"model": directory_fingerprint(Path(model_dir)), "prompts": prompts,
-                       "sampling": params.as_dict(), "backend": backend, "max_prompt_tokens": max_prompt_tokens})
-    path = Path(cache_dir) / "generations" / f"{key}.json"
-    if path.is_file():
-        rows = json.loads(path.read_text())
-        return Generations(prompts, _group(rows, len(prompts), params.n), backend, 0.0, True, path)
-    started = time.perf_counter()
     if backend == "vllm":
         from bench.generate.vllm_backend import sample_texts
     else:
         from bench.generate.transformers_backend import sample_texts
-    samples = sample_texts(Path(model_dir), prompts, params, max_prompt_tokens, batch_prompts, dtype)
-    seconds = time.perf_counter() - started
-    rows = [{"instruction": p, "output": s, "generator": generator_name, "sample": j}
-            for p, group in zip(prompts, samples, strict=True) for j, s in enumerate(group)]
-    atomic.write_json(path, rows)
-    return Generations(prompts, samples, backend, seconds, False, path)
+    key = fingerprint({"model": directory_fingerprint(Path(model_dir)), "dtype": dtype_name(dtype), "prompts": prompts,
+                       "sampling": params.as_dict(), "backend": backend, "max_prompt_tokens": max_prompt_tokens,
+                       "batch_prompts": batch_prompts, "code": source_fingerprint(sample_texts)})
+    path = Path(cache_dir) / "generations" / f"{key}.json"
+    started = time.perf_counter()
+
+    def compute() -> dict:
+        samples = sample_texts(Path(model_dir), prompts, params, max_prompt_tokens, batch_prompts, dtype)
+        return {"rows": [{"instruction": p, "output": s, "generator": generator_name, "sample": j}
+                         for p, group in zip(prompts, samples, strict=True) for j, s in enumerate(group)]}
+
+    record, computed = cached_record(path, compute, f"the samples of {generator_name}")
+    samples = _group(record["rows"], len(prompts), params.n, path)
+    return Generations(prompts, samples, backend, time.perf_counter() - started if computed else 0.0,
+                       not computed, path)
 
 
-def _group(rows: list[dict], n_prompts: int, k: int) -> list[list[str]]:
+def _group(rows: list[dict], n_prompts: int, k: int, path: Path) -> list[list[str]]:
     if len(rows) != n_prompts * k:
-        raise BenchError(f"generation cache file has {len(rows)} rows, expected {n_prompts * k}; delete it")
+        raise BenchError(f"{path}: holds {len(rows)} samples, expected {n_prompts * k}; delete it and run again")
     return [[rows[i * k + j]["output"] for j in range(k)] for i in range(n_prompts)]

@@ -16,9 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from bench import atomic
+from bench.cached import cached_directory
 from bench.data.records import Example, load_jsonl, save_jsonl
 from bench.evaluators.base import Judge
-from bench.fingerprint import directory_fingerprint, fingerprint, stamped
+from bench.fingerprint import directory_fingerprint, fingerprint
 from bench.generate import generate
 from bench.gym import datasets
 from bench.gym.annotator import ANNOTATOR_VERSION, Annotator, AnnotatorConfig
@@ -29,6 +30,7 @@ from bench.gym.reward import REWARD_VERSION
 from bench.gym.settings import GymSettings
 from bench.gym.tokenizer import build_tokenizer
 from bench.models.sampling import SamplingParams
+from bench.source_fingerprint import source_fingerprint
 
 BUILD_VERSION = "1"
 RESPONSES_PER_PROMPT = 4
@@ -73,33 +75,39 @@ def build_gym(settings: GymSettings, max_prompt_tokens: int, max_response_tokens
     lengths = {"prompt": max_prompt_tokens, "response": max_response_tokens}
     reference_key = fingerprint({"version": BUILD_VERSION, "language": language.identity(), "seed": settings.seed,
                                  "splits": [settings.train_prompts, settings.val_prompts, settings.test_prompts],
-                                 "reference": asdict(settings.reference), "lengths": lengths})
+                                 "reference": asdict(settings.reference), "lengths": lengths,
+                                 "code": source_fingerprint(train_reference, build_tokenizer)})
     key = fingerprint({"reference": reference_key, "annotator": asdict(settings.annotator),
                        "annotator_version": ANNOTATOR_VERSION, "reward_version": REWARD_VERSION,
-                       "pair_temperature": settings.pair_temperature})
+                       "pair_temperature": settings.pair_temperature,
+                       "code": source_fingerprint(_write_datasets, Annotator, GoldJudge)})
     root = Path(cache) / "gym" / key
     reference_root = Path(cache) / "gym-reference" / reference_key
     log: list[str] = []
     splits = language.split_prompts(settings.seed, settings.train_prompts, settings.val_prompts,
                                     settings.test_prompts)
-    if not stamped(reference_root / "checkpoint"):
-        started = time.perf_counter()
-        with atomic.directory(reference_root) as tmp:
-            tokenizer = build_tokenizer(language, tmp / "tokenizer")
-            train_reference(language, tokenizer, splits["train"] + splits["val"], settings.reference,
-                            settings.seed, max_prompt_tokens, max_response_tokens, tmp, progress)
+    started = time.perf_counter()
+
+    def build_reference(tmp: Path) -> None:
+        tokenizer = build_tokenizer(language, tmp / "tokenizer")
+        train_reference(language, tokenizer, splits["train"] + splits["val"], settings.reference,
+                        settings.seed, max_prompt_tokens, max_response_tokens, tmp, progress)
+
+    if cached_directory(reference_root, build_reference, "the gym's reference model"):
         log.append(f"gym: trained the reference model in {time.perf_counter() - started:.1f}s")
     reference_dir = reference_root / "checkpoint"
-    if not (root / "manifest.json").is_file():
-        started = time.perf_counter()
-        with atomic.directory(root) as tmp:
-            _write_datasets(tmp, splits, reference_dir, annotator, settings, lengths, cache)
-            atomic.write_json(tmp / "test_prompts.json", splits["test"])
-            atomic.write_json(tmp / "manifest.json", {
-                "key": key, "settings": asdict(settings), "language": language.identity(),
-                "annotator": annotator.identity(), "reference": str(reference_dir),
-                "reference_fingerprint": directory_fingerprint(reference_dir),
-                "pair_statistics": datasets.pair_statistics(load_jsonl(tmp / "train_pairs.jsonl"))})
+    started = time.perf_counter()
+
+    def build_datasets(tmp: Path) -> None:
+        _write_datasets(tmp, splits, reference_dir, annotator, settings, lengths, cache)
+        atomic.write_json(tmp / "test_prompts.json", splits["test"])
+        atomic.write_json(tmp / "manifest.json", {
+            "key": key, "settings": asdict(settings), "language": language.identity(),
+            "annotator": annotator.identity(), "reference": str(reference_dir),
+            "reference_fingerprint": directory_fingerprint(reference_dir),
+            "pair_statistics": datasets.pair_statistics(load_jsonl(tmp / "train_pairs.jsonl"))})
+
+    if cached_directory(root, build_datasets, "the gym's datasets"):
         log.append(f"gym: sampled and annotated the datasets in {time.perf_counter() - started:.1f}s")
     else:
         log.append(f"gym: reusing build {key}")

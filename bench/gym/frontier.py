@@ -15,7 +15,6 @@ gym's reference once, scores the samples with the gold reward and caches the rew
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Sequence
@@ -26,7 +25,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from bench.cached import write_record
 from bench.errors import BenchError, ConfigError
+from bench.integrity import Damaged, read_sealed_json
+from bench.notices import notice
 
 if TYPE_CHECKING:
     from bench.gym.build import Gym
@@ -299,7 +301,7 @@ def gym_frontier(gym: Gym, max_new_tokens: int, max_prompt_tokens: int, cache: P
     judge. The reward matrix is cached under ``<cache>/frontier/<key>.json`` (``cache`` defaults to the
     cache the gym was built in); the frontier and best-of-n tables are recomputed from it (milliseconds).
     """
-    from bench import atomic
+    from bench.cached import cached_record
     from bench.fingerprint import directory_fingerprint, fingerprint
     from bench.generate import choose_backend, generate
     from bench.gym.judges import GoldJudge
@@ -319,23 +321,24 @@ def gym_frontier(gym: Gym, max_new_tokens: int, max_prompt_tokens: int, cache: P
                        "sampling": params.as_dict(), "max_prompt_tokens": max_prompt_tokens,
                        "backend": resolved, "reward": judge.identity()})
     path = frontier_path(cache, key)
-    if path.is_file():
-        stored = read_frontier(path, betas, ns)
-        if stored.rewards.shape != (len(chosen), samples):
-            raise BenchError(f"{path}: holds rewards shaped {stored.rewards.shape}, expected ({len(chosen)}, "
-                             f"{samples}); delete it and run again")
-        return stored
-    started = time.perf_counter()
-    generations = generate(gym.reference_dir, chosen, params, cache, max_prompt_tokens,
-                           generator_name="frontier-reference", backend=resolved, batch_prompts=batch_prompts)
-    flat_prompts = [p for p in chosen for _ in range(samples)]
-    flat_samples = [s for group in generations.samples for s in group]
-    rewards = judge.score(flat_prompts, flat_samples).reshape(len(chosen), samples)
-    seconds = time.perf_counter() - started
-    atomic.write_json(path, {"key": key, "reference": reference, "prompts": chosen, "samples": samples,
-                             "sampling": params.as_dict(), "reward": judge.identity(),
-                             "seconds": seconds, "rewards": rewards.tolist()})
-    return Frontier.from_rewards(rewards, chosen, reference, key, seconds, False, betas, ns)
+
+    def compute() -> dict[str, Any]:
+        started = time.perf_counter()
+        generations = generate(gym.reference_dir, chosen, params, cache, max_prompt_tokens,
+                               generator_name="frontier-reference", backend=resolved, batch_prompts=batch_prompts)
+        flat_prompts = [p for p in chosen for _ in range(samples)]
+        flat_samples = [s for group in generations.samples for s in group]
+        rewards = judge.score(flat_prompts, flat_samples).reshape(len(chosen), samples)
+        return {"key": key, "reference": reference, "prompts": chosen, "samples": samples,
+                "sampling": params.as_dict(), "reward": judge.identity(), "seconds": time.perf_counter() - started,
+                "rewards": rewards.tolist()}
+
+    record, computed = cached_record(path, compute, "the gym's optimal frontier")
+    frontier = _frontier_of(record, path, betas, ns, cached=not computed)
+    if frontier.rewards.shape != (len(chosen), samples):
+        raise BenchError(f"{path}: holds rewards shaped {frontier.rewards.shape}, expected ({len(chosen)}, "
+                         f"{samples}); delete it and run again")
+    return frontier
 
 
 def frontier_path(cache: Path, key: str) -> Path:
@@ -348,14 +351,42 @@ def read_frontier(path: Path, betas: Sequence[float] = DEFAULT_BETAS, ns: Sequen
 
     For consumers that have the file but not the gym, such as ``bench leaderboard`` given the path.
     """
-    path = Path(path)
+    return _frontier_of(read_sealed_json(Path(path)), Path(path), betas, ns, cached=True)
+
+
+def save_frontier(frontier: Frontier, path: Path, comparability_key: str) -> None:
+    """Keep ``frontier`` in a results store at ``path``, for the table of ``comparability_key``: the store's
+    leaderboards are rebuilt from the store alone (:func:`stored_frontiers`), whichever run rebuilds them."""
+    write_record(Path(path), {"key": frontier.key, "reference": frontier.reference, "prompts": frontier.prompts,
+                              "samples": frontier.samples, "rewards": frontier.rewards.tolist(),
+                              "comparability_key": comparability_key})
+
+
+def stored_frontiers(store: Path, file_name: str) -> dict[str, Frontier]:
+    """Every frontier kept in ``store`` (``<store>/<table>/<file_name>``), by the comparability key of its table.
+
+    A damaged file is said and left out (the table loses its regret column until its run is repeated).
+    """
+    frontiers = {}
+    for path in sorted(Path(store).glob(f"*/{file_name}")):
+        try:
+            record = read_sealed_json(path)
+            frontiers[str(record["comparability_key"])] = _frontier_of(record, path, DEFAULT_BETAS, None, cached=True)
+        except (Damaged, KeyError) as problem:
+            notice(f"{path}: {problem}; the regret column of its table is left out until its run is repeated")
+    return frontiers
+
+
+def _frontier_of(payload: dict[str, Any], path: Path, betas: Sequence[float], ns: Sequence[int] | None,
+                 cached: bool) -> Frontier:
+    """The frontier of a verified frontier record (the one :func:`gym_frontier` writes)."""
     try:
-        payload: dict[str, Any] = json.loads(path.read_text())
         rewards = np.asarray(payload["rewards"], dtype=np.float64)
         prompts, reference, key = list(payload["prompts"]), str(payload["reference"]), str(payload["key"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError) as exc:
         raise BenchError(f"{path}: unreadable frontier file ({exc}); delete it and build the frontier again") from exc
     if rewards.ndim != 2 or rewards.shape[0] != len(prompts):
         raise BenchError(f"{path}: holds rewards shaped {rewards.shape} for {len(prompts)} prompts; delete it and "
                          f"build the frontier again")
-    return Frontier.from_rewards(rewards, prompts, reference, key, 0.0, True, betas, ns)
+    seconds = 0.0 if cached else float(payload.get("seconds", 0.0))
+    return Frontier.from_rewards(rewards, prompts, reference, key, seconds, cached, betas, ns)

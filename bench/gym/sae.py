@@ -25,6 +25,7 @@ import torch
 from torch import Tensor
 
 from bench import atomic
+from bench.cached import cached_directory
 from bench.data.tokenize import TokenizedDataset, collate_rows
 from bench.fingerprint import directory_fingerprint, fingerprint
 from bench.gym.settings import SaeSettings
@@ -61,17 +62,19 @@ def gym_sae(reference_dir: Path, data: TokenizedDataset, settings: SaeSettings) 
     key = fingerprint({"version": SAE_VERSION, "settings": asdict(settings), "layer": layer,
                        "reference": directory_fingerprint(reference_dir), "data": data.fingerprint})
     directory = reference_dir.parent / "sae" / key
-    if not (directory / "manifest.json").is_file():
+
+    def build(tmp: Path) -> None:
         model = load_causal_lm(reference_dir, dtype="float32").eval()
-        with atomic.directory(directory) as tmp:
-            started = time.perf_counter()
-            residuals = response_residuals(model, data, layer)
-            sae, report = train_sae(residuals, layer, settings)
-            save_sae(sae, tmp, extra={"model_name": str(reference_dir), "trained_by": "bench.gym.sae"})
-            atomic.write_json(tmp / "manifest.json", {
-                "key": key, "layer": layer, "d_in": sae.d_in, "d_sae": sae.d_sae, "settings": asdict(settings),
-                "reference": str(reference_dir), "data": data.fingerprint, **report,
-                "seconds": time.perf_counter() - started})
+        started = time.perf_counter()
+        residuals = response_residuals(model, data, layer)
+        sae, report = train_sae(residuals, layer, settings)
+        save_sae(sae, tmp, extra={"model_name": str(reference_dir), "trained_by": "bench.gym.sae"})
+        atomic.write_json(tmp / "manifest.json", {
+            "key": key, "layer": layer, "d_in": sae.d_in, "d_sae": sae.d_sae, "settings": asdict(settings),
+            "reference": str(reference_dir), "data": data.fingerprint, **report,
+            "seconds": time.perf_counter() - started})
+
+    cached_directory(directory, build, "the gym's sparse autoencoder")
     return GymSae(directory, json.loads((directory / "manifest.json").read_text()))
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,7 @@ from bench.leaderboards.table import (
 MARKDOWN_FILE = "leaderboard.md"
 CSV_FILE = "leaderboard.csv"
 FRONTIER_FILE = "frontier.json"
-"""Where a gym run leaves its frontier in the store, for ``bench leaderboard`` to find."""
+"""Where a gym run leaves its frontier in its table's directory of the store, for later rebuilds to find."""
 NOT_AVAILABLE = "n/a"
 REFERENCE_SUFFIX = "_reference"
 GOLD_REWARD = "gold_reward"
@@ -285,16 +286,19 @@ def key_directory(key: str) -> str:
     return safe if safe == key else f"{safe}-{fingerprint(key)[:8]}"
 
 
-def write_leaderboard(store: Path, out_dir: Path, frontier: RewardFrontier | None = None) -> list[Path]:
+def write_leaderboard(store: Path, out_dir: Path, frontiers: Mapping[str, RewardFrontier] | None = None
+                      ) -> list[Path]:
     """Render every comparability key under ``store`` to ``out_dir/<key>/leaderboard.{md,csv}``.
 
-    With a ``frontier`` (the gym's, :func:`bench.gym.frontier.gym_frontier`), the keys trained from its
-    reference model get a ``regret`` column. Files are written atomically, so a reader never sees half
-    a leaderboard. Returns the paths.
+    Every table is rebuilt from all the records of its key in the store. A key with a frontier in
+    ``frontiers`` (the gym's, :func:`bench.gym.frontier.stored_frontiers`) gets a ``regret`` column. Files
+    are written atomically, so a reader never sees half a leaderboard. Returns the paths.
     """
     store, out_dir = Path(store), Path(out_dir)
     rows = load_results(store)
-    tables = aggregate(add_regret(rows, frontier) if frontier is not None else rows)
+    for key, frontier in (frontiers or {}).items():
+        rows = add_regret(rows, frontier, key=key)
+    tables = aggregate(rows)
     if not tables:
         raise BenchError(f"no leaderboard to write: no metrics.json under {store}; run `bench run` first, "
                          f"or point at the results store it wrote")

@@ -22,6 +22,8 @@ import pandas as pd
 from bench.data.selectors import SELECTORS
 from bench.errors import BenchError
 from bench.evaluators.statistics import seed_aggregate
+from bench.integrity import CHECKSUM, Damaged, unseal
+from bench.notices import notice
 from bench.store_layout import METRICS_FILE, evaluation_records
 
 REFERENCE_METHOD = "reference"
@@ -99,7 +101,8 @@ def read_metrics_rows(path: Path, store: Path | None = None) -> list[dict[str, A
     trained on pairs), so a reused job shows in every table it belongs to.
 
     Validation happens here, where the bad value is found, so a broken file is reported by name
-    instead of surfacing as a pandas KeyError three steps later.
+    instead of surfacing as a pandas KeyError three steps later. A record whose checksum does not match
+    (truncated, edited) raises :class:`~bench.integrity.Damaged`.
     """
     path = Path(path)
     try:
@@ -108,9 +111,11 @@ def read_metrics_rows(path: Path, store: Path | None = None) -> list[dict[str, A
         raise BenchError(f"{path}: cannot be read ({exc}); fix its permissions or delete its job directory "
                          f"and re-run that job with `bench run`") from exc
     except json.JSONDecodeError as exc:
-        raise _malformed(path, f"invalid JSON ({exc.msg} at line {exc.lineno})") from exc
+        raise Damaged(path, f"invalid JSON ({exc.msg} at line {exc.lineno})") from exc
     if not isinstance(payload, dict):
         raise _malformed(path, "the top level is not an object")
+    if CHECKSUM in payload:  # records of earlier bench versions carry none and are read as they are
+        unseal(payload, path)
     job = _section(payload, "job", path)
     metrics = _section(payload, "metrics", path)
     provenance = _section(payload, "provenance", path)
@@ -204,7 +209,12 @@ def load_results(store: Path) -> pd.DataFrame:
     rows, seen = [], set()
     for latest in sorted(store.rglob(METRICS_FILE)):
         for path in evaluation_records(latest) if latest.is_file() else []:
-            for row in read_metrics_rows(path, store):
+            try:
+                read = read_metrics_rows(path, store)
+            except Damaged as damage:
+                notice(f"{damage}; its job is left out of the leaderboard until `bench run` evaluates it again")
+                continue
+            for row in read:
                 if (row["job_id"], row["comparability_key"]) not in seen:  # a kill mid-write can leave a copy
                     seen.add((row["job_id"], row["comparability_key"]))
                     rows.append(row)
@@ -240,7 +250,7 @@ class RewardFrontier(Protocol):
     def note(self) -> str: ...
 
 
-def add_regret(rows: pd.DataFrame, frontier: RewardFrontier) -> pd.DataFrame:
+def add_regret(rows: pd.DataFrame, frontier: RewardFrontier, key: str | None = None) -> pd.DataFrame:
     """``rows`` (from :func:`load_results`) with ``regret`` and ``regret_is_bound`` for the frontier's model.
 
     Regret is the frontier's gold reward at the run's KL minus the run's gold reward (METHODS.md,
@@ -248,16 +258,21 @@ def add_regret(rows: pd.DataFrame, frontier: RewardFrontier) -> pd.DataFrame:
     is the mean regret. Past the frontier's last valid KL the true frontier is only known to be at
     least its last valid reward, so the regret there is that lower bound and ``regret_is_bound`` is 1.
     Only rows whose ``model`` is the frontier's reference get a value (a frontier is a property of one
-    reference model); other rows, and runs without ``kl`` or ``gold_reward``, get NaN.
+    reference model) and, when ``key`` is given, to that comparability key; other rows, and runs without ``kl``
+    or ``gold_reward``, get NaN (or keep the regret an earlier call gave them).
     """
     rows = rows.copy()
     applies = rows["model"].astype(str).to_numpy() == frontier.reference
+    if key is not None:
+        applies &= rows["comparability_key"].astype(str).to_numpy() == key
     kl = pd.to_numeric(rows.get(KL_METRIC, pd.Series(math.nan, index=rows.index)), errors="coerce")
     reward = pd.to_numeric(rows.get(GOLD_REWARD_METRIC, pd.Series(math.nan, index=rows.index)), errors="coerce")
     kl, reward = kl.to_numpy(dtype=np.float64), reward.to_numpy(dtype=np.float64)
     known = applies & np.isfinite(kl) & np.isfinite(reward)
-    values = np.full(len(rows), math.nan)
-    bounds = np.full(len(rows), math.nan)
+    values = rows[REGRET].to_numpy(dtype=np.float64, copy=True) if REGRET in rows else np.full(len(rows), math.nan)
+    bounds = (rows[REGRET_IS_BOUND].to_numpy(dtype=np.float64, copy=True) if REGRET_IS_BOUND in rows
+              else np.full(len(rows), math.nan))
+    values[applies], bounds[applies] = math.nan, math.nan
     if known.any():
         values[known] = frontier.regret(kl[known], reward[known], beyond="last")
         bounds[known] = np.asarray(frontier.beyond(kl[known]), dtype=np.float64)

@@ -26,6 +26,12 @@ def resolve_dtype(name: str) -> torch.dtype:
     return DTYPES[name]
 
 
+def dtype_name(name: str) -> str:
+    """The dtype ``name`` resolves to on this machine, as keys and provenance record it (``auto`` is not a
+    dtype: it loads bf16 on a GPU and fp32 on a CPU, which give different numbers)."""
+    return str(resolve_dtype(name)).removeprefix("torch.")
+
+
 def _split_gguf(name: str) -> tuple[str, str | None]:
     path = Path(name)
     if path.suffix == ".gguf":

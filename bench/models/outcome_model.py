@@ -31,6 +31,7 @@ from sklearn.linear_model import RidgeCV
 from sklearn.metrics import r2_score
 
 from bench import atomic
+from bench.cached import cached_directory
 from bench.errors import DataError
 from bench.fingerprint import fingerprint
 
@@ -138,14 +139,18 @@ def cached_outcome_model(cache: Path, train: Texts, outcomes: Sequence[float], p
     key = fingerprint({"version": OUTCOME_MODEL_VERSION, "settings": asdict(settings), "train": list(train),
                        "outcomes": [float(y) for y in outcomes], "predict": list(predict)})
     path = Path(cache) / "outcome-model" / key
-    if (path / "manifest.json").is_file():
-        arrays = load_file(path / "predictions.safetensors")
-        summary = json.loads((path / "manifest.json").read_text())["summary"]
-        return OutcomeModelFit(arrays["train"], arrays["predict"], summary, cached=True)
-    fit = fit_outcome_model(train, outcomes, predict, settings)
-    fit.summary["key"] = key
-    with atomic.directory(path) as tmp:
+    fitted: list[OutcomeModelFit] = []
+
+    def build(tmp: Path) -> None:
+        fit = fit_outcome_model(train, outcomes, predict, settings)
+        fit.summary["key"] = key
         save_file({"train": fit.train_predictions, "predict": fit.predictions}, tmp / "predictions.safetensors")
         atomic.write_json(tmp / "manifest.json", {"key": key, "version": OUTCOME_MODEL_VERSION,
                                                   "settings": asdict(settings), "summary": fit.summary})
-    return fit
+        fitted.append(fit)
+
+    if cached_directory(path, build, "the outcome model"):
+        return fitted[0]
+    arrays = load_file(path / "predictions.safetensors")
+    summary = json.loads((path / "manifest.json").read_text())["summary"]
+    return OutcomeModelFit(arrays["train"], arrays["predict"], summary, cached=True)

@@ -16,6 +16,7 @@ Cached items, each [N, n, ...] over the dataset's rows and responses:
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable, Iterable
@@ -30,9 +31,13 @@ from bench import atomic
 from bench.data.tokenize import Batch, TokenizedDataset, collate_rows
 from bench.errors import PlanError
 from bench.fingerprint import fingerprint
+from bench.integrity import Damaged, verify_manifest, write_manifest
+from bench.locks import held
 from bench.models.logprobs import ResponseScores, response_scores
 from bench.models.residual import PooledFeatures
 from bench.models.sae import SparseAutoencoder
+from bench.notices import notice
+from bench.source_fingerprint import source_fingerprint
 
 CACHE_FORMAT = "1"
 ITEMS = ("responses", "mismatched", "distributions")
@@ -81,10 +86,10 @@ class ReferenceCache:
         self.model_loads = 0
 
     def key(self, item: str) -> str:
-        """The content key of one cached item (changes when any of its inputs changes)."""
+        """The content key of one cached item (changes when any of its inputs changes, its code included)."""
         sae = {"sae": self._sae().fingerprint} if _sae_item_settings(item) else {}
         return fingerprint({"format": CACHE_FORMAT, "model": self.model_id, "data": self.data.fingerprint,
-                            "item": item, **sae})
+                            "item": item, "code": _code_fingerprint(), **sae})
 
     def _sae(self) -> SparseAutoencoder:
         if self.sae is None:
@@ -95,22 +100,39 @@ class ReferenceCache:
         return self.root / f"{item}-{self.key(item)}"
 
     def ensure(self, items: Iterable[str]) -> PassReport:
-        """Make ``items`` available, computing the missing ones in ONE pass over the data."""
+        """Make ``items`` available, computing the missing ones in ONE pass over the data.
+
+        A stored item is read only when its manifest verifies; a damaged one is said and computed again.
+        The pass runs under the dataset's lock, so processes sharing the cache compute it once.
+        """
         items = sorted(set(items))
         started = time.perf_counter()
+        missing = self._load(items, quiet=True)
+        if missing:
+            lock = self.root / f"pass-{fingerprint({'model': self.model_id, 'data': self.data.fingerprint})}"
+            with held(lock, "the reference pass", notice):
+                missing = self._load(missing, quiet=False)
+                if missing:
+                    self._compute(missing)
+        return PassReport(hits=[i for i in items if i not in missing], computed=missing,
+                          seconds=time.perf_counter() - started)
+
+    def _load(self, items: list[str], quiet: bool) -> list[str]:
+        """Read the intact stored ``items`` into memory; the ones still missing (damage said unless ``quiet``)."""
         missing = []
         for item in items:
             if item in self._tensors:
                 continue
             path = self._path(item)
-            if (path / "tensors.safetensors").is_file():
-                self._tensors[item] = load_file(path / "tensors.safetensors")
-            else:
+            try:
+                verify_manifest(path)
+            except Damaged as damage:
+                if path.exists() and not quiet:
+                    notice(f"{damage}; recomputing the reference cache item {item!r}")
                 missing.append(item)
-        if missing:
-            self._compute(missing)
-        return PassReport(hits=[i for i in items if i not in missing], computed=missing,
-                          seconds=time.perf_counter() - started)
+                continue
+            self._tensors[item] = load_file(path / "tensors.safetensors")
+        return missing
 
     def _compute(self, items: list[str]) -> None:
         model = self._load_model()
@@ -146,6 +168,7 @@ class ReferenceCache:
                     "shape": {name: list(value.shape) for name, value in tensors.items()},
                     **({"sae": self._sae().fingerprint} if _sae_item_settings(item) else {}),
                     "format": CACHE_FORMAT}, indent=2))
+                write_manifest(tmp)
             self._tensors[item] = tensors
 
     def _sae_topk(self, model: torch.nn.Module, batch: Batch, item: str) -> dict[str, Tensor]:
@@ -173,6 +196,12 @@ class ReferenceCache:
         if item == "distributions":
             return ResponseScores(token_logps=torch.zeros(mask.shape), mask=mask, log_distributions=value)
         return ResponseScores(token_logps=value * mask, mask=mask)
+
+
+@functools.cache
+def _code_fingerprint() -> str:
+    """The source the cached statistics are computed by (this module and what it calls), once per process."""
+    return source_fingerprint(ReferenceCache)
 
 
 def distribution_cache_bytes(data: TokenizedDataset, vocab_size: int) -> int:

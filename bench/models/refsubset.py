@@ -16,6 +16,7 @@ from dataclasses import replace
 
 import torch
 
+from bench.data.records import check_unique_ids
 from bench.data.tokenize import Batch
 from bench.errors import DataError
 from bench.models.logprobs import ResponseScores
@@ -27,7 +28,9 @@ limit is decided per dataset, so they are computed for the subset)."""
 
 
 def subset_rows(subset_ids: list[str], full_ids: list[str]) -> torch.Tensor:
-    """Positions of ``subset_ids`` among ``full_ids`` (row ids are unique within a dataset)."""
+    """Positions of ``subset_ids`` among ``full_ids``; refuses repeated full ids, which would map a row to
+    another row's cached reference statistics."""
+    check_unique_ids(full_ids, "the full dataset a selection was made from")
     position = {row_id: i for i, row_id in enumerate(full_ids)}
     missing = [row_id for row_id in subset_ids if row_id not in position]
     if missing:

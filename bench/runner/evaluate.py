@@ -18,17 +18,17 @@ from typing import Any
 import numpy as np
 
 from bench.config import RunConfig
-from bench.data import tokenize as tokenize_module
-from bench.evaluators.base import EVALUATORS, EvalInputs, Evaluator
+from bench.evaluators import build_evaluator
+from bench.evaluators.base import EvalInputs, Evaluator
 from bench.evaluators.cache import EvaluatorCache, run_cached
-from bench.fingerprint import directory_fingerprint, file_fingerprint, fingerprint
+from bench.fingerprint import directory_fingerprint, fingerprint
 from bench.generate import Generations, generate
-from bench.models import logprobs as logprobs_module
 from bench.models import scoring as scoring_module
 from bench.models.loading import load_causal_lm, load_tokenizer
 from bench.models.sampling import SamplingParams
 from bench.models.scoring import logps_and_token_entropies, sequence_logps
 from bench.runner.world import World
+from bench.source_fingerprint import source_fingerprint
 
 REFERENCE_SAMPLE_SEED = 0
 REFERENCE_ROW_SEED = 1
@@ -44,7 +44,8 @@ class Evaluation:
         g = config.generate
         self.params = SamplingParams(max_new_tokens=g.max_new_tokens, temperature=g.temperature,
                                      top_p=g.top_p, n=g.samples_per_prompt, seed=REFERENCE_SAMPLE_SEED)
-        self.evaluators: list[Evaluator] = [EVALUATORS.get(name)() for name in config.eval.evaluators]
+        run_settings = {"n_boot": config.eval.bootstrap_samples}
+        self.evaluators: list[Evaluator] = [build_evaluator(name, run_settings) for name in config.eval.evaluators]
         self.prompts = {"test": world.test_prompts,
                         "validation": list(dict.fromkeys(ex.prompt for ex in world.validation_examples))}
         self.key = fingerprint({
@@ -100,11 +101,10 @@ class Evaluation:
     @cached_property
     def _scoring_fingerprint(self) -> str:
         """What fixes a scoring pass besides model and texts: token limits, dtype and the scoring code."""
-        code = [scoring_module.__file__, logprobs_module.__file__, tokenize_module.__file__]
         data = self.config.data
-        return fingerprint({"max_prompt_tokens": data.max_prompt_tokens, "dtype": self.config.model.dtype,
+        return fingerprint({"max_prompt_tokens": data.max_prompt_tokens, "dtype": self.world.model_dtype,
                             "max_response_tokens": data.max_response_tokens,
-                            "code": {Path(f).name: file_fingerprint(Path(f)) for f in code}})
+                            "code": source_fingerprint(scoring_module, load_causal_lm)})
 
     @cached_property
     def _heldout_fingerprint(self) -> str:

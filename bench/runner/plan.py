@@ -91,7 +91,8 @@ def build_variants(config: RunConfig) -> list[Variant]:
     """Every objective configuration to train, built and validated; cheap, so it runs before any data.
 
     A method with a ``sweep.NAME.PARAM=`` grid becomes one variant per grid point (the cartesian
-    product of its swept parameters), each validated like a plain override.
+    product of its swept parameters), each validated like a plain override; errors name the
+    ``sweep.NAME.PARAM`` key a bad point value came from.
     """
     methods = resolve_methods(config.method)
     for section in ("methods", "sweep"):
@@ -111,8 +112,9 @@ def build_variants(config: RunConfig) -> list[Variant]:
                 raise ConfigError(f"{method}.{key} is both fixed (methods.) and swept (sweep.); keep one")
         points = [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
         for point in points:
-            objective = build_objective(method, {**fixed, **point})
-            variants.append(Variant(method, objective, point if len(points) > 1 else {}, len(points)))
+            objective = build_objective(method, fixed, point)
+            typed = {key: getattr(objective, key) for key in point}  # as the objective holds them: 1 -> 1.0
+            variants.append(Variant(method, objective, typed if len(points) > 1 else {}, len(points)))
     return variants
 
 
@@ -141,8 +143,6 @@ def plan_jobs(config: RunConfig, variants: list[Variant], source_kind: str, has_
             raise PlanError(f"sweep.{method}.* needs validation prompts to choose a point; "
                             f"give data.val_path (the gym has them)")
         for seed in config.seed:
-            if seed < 0:
-                raise ConfigError(f"seed={seed}: seeds must be >= 0")
             jobs.append(Job(method=method, seed=seed, objective=variant.objective, data_kind=needs.data,
                             dataset=dataset,
                             hyperparameters=variant.objective.hyperparameters(), point=variant.point,

@@ -14,7 +14,6 @@ sliced (:mod:`bench.models.refsubset`).
 
 from __future__ import annotations
 
-import inspect
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
@@ -29,25 +28,28 @@ from bench.data.derive import derive
 from bench.data.kwise import first_k_responses
 from bench.data.records import Example, dataset_fingerprint, has_scores
 from bench.data.selectors import Selection
-from bench.data.tokenize import TokenizedDataset, encode_prompts, tokenize_dataset
+from bench.data.tokenize import TokenizedDataset, Truncation, encode_prompts_with_cuts, tokenize_dataset
 from bench.errors import ConfigError
 from bench.evaluators.head_to_head import head_to_head, head_to_head_markdown
-from bench.fingerprint import file_fingerprint, fingerprint, stamped
-from bench.gym.frontier import frontier_path, gym_frontier
+from bench.fingerprint import fingerprint
+from bench.gym.frontier import gym_frontier, save_frontier, stored_frontiers
 from bench.leaderboards.plot import PLOT_FILE, method_points, plot_frontier
 from bench.leaderboards.render import FRONTIER_FILE, key_directory, write_leaderboard
 from bench.leaderboards.table import load_results
+from bench.locks import held
 from bench.models.loading import load_causal_lm, load_tokenizer
 from bench.models.refcache import ReferenceCache, distribution_cache_bytes, sae_item
 from bench.models.reference_margins import length_normalised_reference_logps
 from bench.models.refsubset import SLICED_ITEMS, RowSubsetReference, subset_rows
 from bench.models.sae import SparseAutoencoder, load_sae
 from bench.models.sampling import SamplingParams
+from bench.notices import notice
 from bench.runner.evaluate import REFERENCE_ROW_SEED, Evaluation
 from bench.runner.outcome_setup import build_outcome_inputs
 from bench.runner.plan import NATIVE, SELECTED, Job, apply_selectors, build_selectors, build_variants, plan_jobs
 from bench.runner.store import (
     admit_to_benchmark,
+    check_writable,
     earlier_training,
     finished,
     job_dir,
@@ -56,8 +58,10 @@ from bench.runner.store import (
 )
 from bench.runner.workers import run_in_workers, worker_count
 from bench.runner.world import World, build_world
+from bench.source_fingerprint import source_fingerprint
+from bench.store_layout import METRICS_FILE
 from bench.train.batches import OfflineBatches, OnlineBatches
-from bench.train.checkpoint import CHECKPOINT
+from bench.train.checkpoint import CHECKPOINT, checkpoint_problem
 from bench.train.loop import TrainConfig, train
 from bench.train.outcome_inputs import OutcomeInputs
 from bench.train.stats import CachedReference, LiveReference, ReferenceSource
@@ -67,13 +71,15 @@ DISTRIBUTION_CACHE_LIMIT = 512 * 2**20
 SELECTION_FILE = "selection.json"
 """Written into the directory of every job trained on the pool: which rows its selector kept, and why."""
 REFERENCE_SELECTOR = "-"
+REUSED = "reused"
+"""Marks the record of a job that another bench process finished while this one waited for its lock."""
 """The selector column of the untrained reference row (no data was selected for it)."""
 
 
-def objective_source_fingerprint(objective) -> str:
-    """Fingerprint of the source files of the objective's class hierarchy (its loss and its bases)."""
-    files = {inspect.getsourcefile(cls) for cls in type(objective).__mro__ if cls is not object}
-    return fingerprint({Path(f).name: file_fingerprint(Path(f)) for f in sorted(files) if f})
+TRAINING_CODE = (train, OfflineBatches, OnlineBatches, tokenize_dataset, encode_prompts_with_cuts, derive,
+                 first_k_responses, load_causal_lm, build_outcome_inputs)
+"""Where the training of every job runs besides its objective: the loop, batching, tokenisation, loading. Their
+source (and what it reaches, :mod:`bench.source_fingerprint`) is part of every job's key."""
 
 
 @dataclass
@@ -95,6 +101,8 @@ class Runner:
         self.store, self.cache = Path(config.store), Path(config.cache)
         variants = build_variants(config)  # fail on a bad method or hyper-parameter before building data
         selectors = build_selectors(config)
+        check_writable(self.store, "store")
+        check_writable(self.cache, "cache")
         self.world: World = build_world(config, progress=config.progress)
         for line in self.world.log:
             say(line)
@@ -146,14 +154,16 @@ class Runner:
             self._datasets[name] = tokenize_dataset(self.training_rows(name), self.tokenizer,
                                                     self.config.data.max_prompt_tokens,
                                                     self.config.data.max_response_tokens,
-                                                    tokenizer_id=self.world.base_fingerprint)
+                                                    tokenizer_id=self.world.reference_id)
+            if cut := self._datasets[name].truncation.message():
+                self.say(f"data {name}: {cut}")
         return self._datasets[name]
 
     def reference_cache(self, name: str) -> ReferenceCache | RowSubsetReference:
         """The reference cache of dataset ``name``; a selected dataset's reads the full dataset's rows."""
         if name not in self._caches:
             needs_sae = any(job.objective.needs.sae is not None for job in self.jobs)
-            own = ReferenceCache(self.cache / "refcache", self.world.base_fingerprint, self.dataset(name),
+            own = ReferenceCache(self.cache / "refcache", self.world.reference_id, self.dataset(name),
                                  self._load_base, sae=self.sae() if needs_sae else None)
             full, selected, _ = name.partition(SELECTED)
             if selected:
@@ -162,6 +172,21 @@ class Runner:
                 own = RowSubsetReference(self.reference_cache(full), rows, own)
             self._caches[name] = own
         return self._caches[name]
+
+    @cached_property
+    def online_prompts(self) -> tuple[list[str], list[list[int]], Truncation]:
+        """The training prompts on-policy objectives sample from, their token ids and what was cut (said once)."""
+        prompts = [ex.prompt for ex in self.world.train_examples]
+        prompt_ids, cut = encode_prompts_with_cuts(self.tokenizer, prompts, self.config.data.max_prompt_tokens)
+        truncation = Truncation(prompts=len(prompts), prompts_cut=sum(cut),
+                                max_prompt_tokens=self.config.data.max_prompt_tokens)
+        if message := truncation.message():
+            self.say(f"data (on-policy prompts): {message}")
+        return prompts, prompt_ids, truncation
+
+    def truncation(self, job: Job) -> Truncation:
+        """What tokenisation cut from the data ``job`` trains on (recorded in its metrics.json)."""
+        return self.online_prompts[2] if job.objective.needs.online else self.dataset(job.dataset).truncation
 
     def sae(self) -> SparseAutoencoder:
         """The run's sparse autoencoder (FPO): ``model.sae_path``, else the gym's own, found or trained once."""
@@ -192,7 +217,7 @@ class Runner:
         if key not in self._outcome_inputs:
             self._outcome_inputs[key] = build_outcome_inputs(
                 self.training_rows(job.dataset), self.dataset(job.dataset), needs, self.config, self.tokenizer,
-                self.world.base_model, self.world.base_fingerprint, self._load_base, self.say)
+                self.world.base_model, self.world.reference_id, self._load_base, self.say)
         return self._outcome_inputs[key]
 
     def selection(self, job: Job) -> Selection:
@@ -284,10 +309,14 @@ class Runner:
         return CachedReference(self.reference_cache(job.dataset))
 
     def train_config(self, job: Job) -> TrainConfig:
-        """The run's optimisation settings; on-policy objectives stop at ``train.online_steps``."""
+        """The run's optimisation settings; on-policy objectives stop at ``train.online_steps``.
+
+        Their warm-up is ``train.warmup_ratio`` of their own steps, or ``train.warmup_steps`` capped at them.
+        """
         train = self.config.train
         if job.objective.needs.online and train.online_steps is not None and train.online_steps < train.steps:
-            return replace(train, steps=train.online_steps, warmup_steps=min(train.warmup_steps, train.online_steps))
+            warmup = None if train.warmup_steps is None else min(train.warmup_steps, train.online_steps)
+            return replace(train, steps=train.online_steps, warmup_steps=warmup)
         return train
 
     # keys ------------------------------------------------------------------------------------------
@@ -296,8 +325,8 @@ class Runner:
 
         The selector is not part of it: a selector is a column of the table (the objective x selector grid).
         """
-        return fingerprint({"model": self.world.base_fingerprint, "data": self.world.dataset_fingerprint,
-                            "native_data": self.native_fingerprints,
+        return fingerprint({"model": self.world.base_fingerprint, "model_dtype": self.world.model_dtype,
+                            "data": self.world.dataset_fingerprint, "native_data": self.native_fingerprints,
                             "data_settings": asdict(self.config.data), "train": asdict(self.config.train),
                             "evaluation": self.evaluation.key})
 
@@ -315,11 +344,17 @@ class Runner:
                             **({"dataset": job.dataset} if job.dataset != job.data_kind else {}),
                             **({"native_rows": self.native_fingerprint(job.dataset)}
                                if job.dataset.endswith(f":{NATIVE}") else {}),
-                            "objective_source": objective_source_fingerprint(job.objective),
+                            "objective_source": source_fingerprint(type(job.objective)),
+                            "training_source": self.training_source,
                             "train": asdict(self.config.train), "data": self.world.dataset_fingerprint,
                             "data_settings": asdict(self.config.data),
-                            "model": self.world.base_fingerprint, "bench": __version__,
+                            "model": self.world.reference_id, "bench": __version__,
                             **({"sae": self.sae().fingerprint} if job.objective.needs.sae is not None else {})})
+
+    @cached_property
+    def training_source(self) -> str:
+        """Fingerprint of :data:`TRAINING_CODE`'s source, once per run."""
+        return source_fingerprint(*TRAINING_CODE)
 
     def native_fingerprint(self, name: str) -> str:
         """Content of a native dataset: its rows differ with settings the training pool ignores (outcome
@@ -330,7 +365,8 @@ class Runner:
 
     def provenance(self) -> dict:
         return {"comparability_key": self.comparability_key(), "model": self.world.base_fingerprint,
-                "model_path": self.world.base_model, "dataset": self.world.dataset_fingerprint,
+                "model_path": self.world.base_model, "model_dtype": self.world.model_dtype,
+                "training_source": self.training_source, "dataset": self.world.dataset_fingerprint,
                 "evaluation": self.evaluation.key, "data_settings": asdict(self.config.data),
                 "judges": {n: j.identity() for n, j in self.world.judges.items()},
                 "evaluators": [e.identity() for e in self.evaluation.evaluators],
@@ -365,8 +401,7 @@ class Runner:
             if needs.online:
                 if self.world.reward_function is None:
                     raise ConfigError(f"{job.method} is online and needs a reward function; the run has none")
-                prompts = [ex.prompt for ex in self.world.train_examples]
-                prompt_ids = encode_prompts(self.tokenizer, prompts, self.config.data.max_prompt_tokens)
+                prompts, prompt_ids, _ = self.online_prompts
                 sampling = SamplingParams(max_new_tokens=self.config.data.max_response_tokens,
                                           temperature=self.config.generate.temperature,
                                           n=needs.samples_per_prompt, seed=job.seed)
@@ -375,6 +410,7 @@ class Runner:
             else:
                 batches = OfflineBatches(self.dataset(job.dataset), self.config.train.micro_batch_size, job.seed,
                                          mismatched=needs.mismatched)
+
             result = train(job.objective, model, self.tokenizer, batches, self.reference_source(job),
                            self.train_config(job), directory, job.seed, progress=self.config.progress,
                            outcome_inputs=self.outcome_inputs(job))
@@ -390,7 +426,7 @@ class Runner:
                           "hyperparameters": job.hyperparameters,
                           "reduction": job.objective.reduction, "family": job.objective.family,
                           "data_kind": job.data_kind, "steps": self.train_config(job).steps,
-                          "resumed_from": resumed},
+                          "resumed_from": resumed, "truncation": self.truncation(job).as_dict()},
                   "metrics": metrics, "provenance": self.provenance(), "cost": cost}
         inputs = self.outcome_inputs(job)
         if inputs is not None:
@@ -407,16 +443,29 @@ class Runner:
 
     @staticmethod
     def trained(directory: Path) -> bool:
-        return stamped(directory / CHECKPOINT)
+        """Whether the job in ``directory`` has an intact checkpoint (its manifest verifies)."""
+        return checkpoint_problem(directory / CHECKPOINT) is None
 
-    def reusable(self, directory: Path) -> bool:
-        """Whether this run can skip the job in ``directory``. A job finished under this run's evaluation joins
-        this run's table too; a train-only run asks only for a trained checkpoint (rewriting the job's record
-        would replace another run's evaluation with an empty one)."""
+    def reusable(self, directory: Path, quiet: bool = False) -> dict | None:
+        """The record that lets this run skip the job in ``directory``, or None when the job must run.
+
+        A job is reused only when its checkpoint is intact and its record verifies: a deleted or damaged
+        checkpoint is said and the job redone. A job finished under this run's evaluation joins this run's
+        table too; a train-only run asks only for a trained checkpoint (rewriting the job's record would
+        replace another run's evaluation with an empty one).
+        """
+        if (directory / CHECKPOINT).exists() or (directory / METRICS_FILE).exists():
+            problem = checkpoint_problem(directory / CHECKPOINT)
+            if problem is not None:
+                if not quiet:
+                    notice(f"{problem}; the job {directory.name} is trained again")
+                return None
+        else:
+            return None
         if record := finished(directory, self.evaluation.key):
             admit_to_benchmark(directory, record, self.comparability_key())
-            return True
-        return not self.evaluates and self.trained(directory)
+            return record
+        return {} if not self.evaluates else None
 
     @property
     def evaluates(self) -> bool:
@@ -429,19 +478,21 @@ class Runner:
         directory = job_dir(self.store, "reference", REFERENCE_ROW_SEED, self.comparability_key())
         if finished(directory, self.evaluation.key):
             return
-        metrics, cost = self.evaluation.evaluate(self.world.base_model, "reference-resample", REFERENCE_ROW_SEED)
-        write_metrics(directory, {"job": {"id": directory.name, "method": "reference", "seed": REFERENCE_ROW_SEED,
-                                          "selector": REFERENCE_SELECTOR, "hyperparameters": {},
-                                          "reduction": "-", "family": "reference", "steps": 0},
-                                  "metrics": metrics, "provenance": self.provenance(), "cost": cost})
+        with held(directory, "the reference row", self.say):
+            if finished(directory, self.evaluation.key):
+                return
+            metrics, cost = self.evaluation.evaluate(self.world.base_model, "reference-resample",
+                                                     REFERENCE_ROW_SEED)
+            job = {"id": directory.name, "method": "reference", "seed": REFERENCE_ROW_SEED,
+                   "selector": REFERENCE_SELECTOR, "hyperparameters": {}, "reduction": "-", "family": "reference",
+                   "steps": 0}
+            write_metrics(directory, {"job": job, "metrics": metrics, "provenance": self.provenance(), "cost": cost})
 
     def run(self) -> RunResult:
         started = time.perf_counter()
         todo = self.job_directories
-        pending = []
-        for index, (job, directory) in enumerate(todo):
-            if not self.reusable(directory):
-                pending.append((index, job, directory))
+        pending = [(index, job, directory) for index, (job, directory) in enumerate(todo)
+                   if self.reusable(directory) is None]
         workers = worker_count(self.config.workers, len(pending))
         self.say(f"plan: {len(todo)} jobs ({len(todo) - len(pending)} already finished)"
                  + (f"; {workers} at a time, each in its own process" if workers > 1 else ""))
@@ -456,21 +507,40 @@ class Runner:
             finished_jobs = run_in_workers(Runner, self.config, pending, workers)
         else:
             finished_jobs = self.run_in_process(pending)
+        reused_meanwhile = 0
         for number, (job, record, seconds) in enumerate(finished_jobs, start=1):
-            m, cost = record["metrics"], record["cost"]
-            outcome = (f"gold WR {m.get('gold_win_rate', float('nan')):.1f} KL {m.get('kl', float('nan')):.2f}"
-                       if self.evaluates else f"trained ({cost['train_tokens_per_second'] or 0:.0f} tokens/s)")
-            self.say(f"[{number}/{len(pending)}] {job.label}: {outcome} ({seconds:.1f}s)")
+            reused_meanwhile += REUSED in record
+            self.say(f"[{number}/{len(pending)}] {job.label}: {self.outcome(record)} ({seconds:.1f}s)")
         boards = self.publish() if self.evaluates else []
-        return RunResult(jobs=len(todo), trained=len(pending), reused=len(todo) - len(pending),
+        trained = len(pending) - reused_meanwhile
+        return RunResult(jobs=len(todo), trained=trained, reused=len(todo) - trained,
                          seconds=time.perf_counter() - started, leaderboards=boards,
                          comparability_key=self.comparability_key())
 
+    def outcome(self, record: dict) -> str:
+        """A finished job in a few words for its progress line: each judge's win rate and the KL that were
+        measured, or its training throughput when nothing was evaluated."""
+        if REUSED in record:
+            return "finished by another bench process meanwhile; reused"
+        m, cost = record["metrics"], record["cost"]
+        if not self.evaluates:
+            return f"trained ({cost.get('train_tokens_per_second') or 0:.0f} tokens/s)"
+        parts = [f"{name} WR {m[f'{name}_win_rate']:.1f}" for name in self.world.judges if f"{name}_win_rate" in m]
+        parts += [f"KL {m['kl']:.2f}"] if "kl" in m else []
+        return " ".join(parts) or "evaluated"
+
     def run_and_record(self, job: Job, directory: Path) -> tuple[dict, float]:
-        """Train and evaluate ``job``, write its metrics.json; its record and wall time (here or in a worker)."""
+        """Train and evaluate ``job``, write its metrics.json; its record and wall time (here or in a worker).
+
+        The job runs under its lock: a second bench process on the same store waits, then finds the job
+        finished and reuses it (the record it returns is marked :data:`REUSED`) instead of training it again.
+        """
         started = time.perf_counter()
-        record = self.run_job(job, directory)
-        write_metrics(directory, record)
+        with held(directory, job.label, self.say):
+            if (done := self.reusable(directory, quiet=True)) is not None:
+                return {**done, REUSED: True}, time.perf_counter() - started
+            record = self.run_job(job, directory)
+            write_metrics(directory, record)
         return record, time.perf_counter() - started
 
     def run_in_process(self, pending: list[tuple[int, Job, Path]]) -> Iterator[tuple[Job, dict, float]]:
@@ -482,10 +552,11 @@ class Runner:
     def publish(self) -> list[Path]:
         """The leaderboards, and for the gym the frontier plot; the run's head-to-head matrices beside them."""
         frontier = self.frontier()
-        paths = write_leaderboard(self.store, self.store, frontier=frontier)
         directory = self.store / key_directory(self.comparability_key())
         if frontier is not None:
-            atomic.write_text(self.store / FRONTIER_FILE, frontier_path(self.cache, frontier.key).read_text())
+            save_frontier(frontier, directory / FRONTIER_FILE, self.comparability_key())
+        paths = write_leaderboard(self.store, self.store, frontiers=stored_frontiers(self.store, FRONTIER_FILE))
+        if frontier is not None:
             rows = load_results(self.store)
             points, reference_reward = method_points(rows[rows["comparability_key"] == self.comparability_key()])
             plot_frontier(frontier, points, directory / PLOT_FILE, reference_reward=reference_reward)

@@ -7,17 +7,31 @@ evaluation is kept (:mod:`bench.store_layout`), and a job evaluated under it bef
 
 from __future__ import annotations
 
-import json
 import platform
+import tempfile
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from bench import atomic
+from bench.cached import read_record, write_record
+from bench.errors import ConfigError
 from bench.store_layout import METRICS_FILE, earlier_evaluation_path
 
 PACKAGES = ("bench", "torch", "transformers", "accelerate", "tokenizers", "numpy", "pandas", "vllm",
             "alpaca_eval", "lm_eval")
+
+
+def check_writable(path: Path, key: str) -> None:
+    """Create the directory ``path`` if needed and prove it writable, before a run does any work, so a read-only
+    or mistyped store fails in one line naming ``key`` instead of after an hour of training."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"{key}={path}: cannot write there ({exc.strerror}); give a writable directory with "
+                          f"{key}=DIR (nothing was changed)") from exc
 
 
 def job_dir(store: Path, method: str, seed: int, key: str) -> Path:
@@ -48,12 +62,8 @@ def earlier_training(directory: Path) -> tuple[dict[str, Any], int]:
 
 
 def _read_record(path: Path) -> dict[str, Any] | None:
-    """None when missing or unparseable: the runner then redoes the job and rewrites it."""
-    try:
-        record = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return record if isinstance(record, dict) else None
+    """None when missing, or damaged (said): the runner then redoes the job's evaluation and rewrites it."""
+    return read_record(path, "the job's evaluation")
 
 
 def _evaluation(record: dict[str, Any]) -> str | None:
@@ -77,7 +87,7 @@ def admit_to_benchmark(directory: Path, record: dict[str, Any], key: str) -> Non
 
 
 def write_metrics(directory: Path, record: dict[str, Any]) -> Path:
-    """Write ``metrics.json`` atomically (the last step of a job), keeping the record it replaces.
+    """Write ``metrics.json`` atomically and sealed (the last step of a job), keeping the record it replaces.
 
     The replaced record moves to the earlier evaluations when it holds metrics under another evaluation
     key; a kept copy of the new record's own evaluation goes (it is the latest again). Each step is
@@ -89,8 +99,8 @@ def write_metrics(directory: Path, record: dict[str, Any]) -> Path:
     current = latest_record(directory)
     replaced = None if current is None else _evaluation(current)
     if current is not None and current.get("metrics") and replaced not in (key, None):
-        atomic.write_json(earlier_evaluation_path(directory, replaced), current)
-    atomic.write_json(path, record)
+        write_record(earlier_evaluation_path(directory, replaced), current)
+    write_record(path, record)
     if key is not None:
         earlier_evaluation_path(directory, key).unlink(missing_ok=True)
     return path

@@ -30,6 +30,7 @@ import torch
 
 from bench.config import RunConfig
 from bench.errors import PlanError
+from bench.notices import show_notices
 from bench.runner.plan import Job
 
 MAX_AUTOMATIC_WORKERS = 4
@@ -69,6 +70,7 @@ def _start_worker(make_runner: Callable[..., Any], config: RunConfig, threads: i
     """
     global _RUNNER
     torch.set_num_threads(threads)
+    show_notices()
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()

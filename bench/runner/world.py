@@ -20,6 +20,7 @@ from bench.data.selectors import explicit_scores_from_meta, explicit_scores_from
 from bench.errors import BenchError
 from bench.evaluators.base import Judge
 from bench.fingerprint import directory_fingerprint, fingerprint
+from bench.models.loading import dtype_name
 from bench.train.batches import RewardFunction
 
 
@@ -34,6 +35,8 @@ class World:
     judges: dict[str, Judge]
     reward_function: Callable[[int], RewardFunction] | None
     dataset_fingerprint: str
+    model_dtype: str
+    """The dtype the base model and every checkpoint load in (``model.dtype`` resolved on this machine)."""
     log: list[str] = field(default_factory=list)
     native_datasets: dict[str, list[Example]] = field(default_factory=dict)
     """Ready-made training rows of other data kinds, for objectives the pool cannot feed (the gym's
@@ -44,6 +47,12 @@ class World:
     explicit_scores: Callable[[Sequence[Example]], np.ndarray] = explicit_scores_from_responses
     """r* per response [N, 2] of pool pairs, for the explicit-margin selectors: the responses' ``score``
     for a user's data, the gold reward (``meta["gold"]``) on the gym."""
+
+    @property
+    def reference_id(self) -> str:
+        """The base model as it computes: its files and the dtype it is loaded in. Keys every artefact computed
+        with the base model (reference passes, tokenised data), so a bf16 run never reads an fp32 pass."""
+        return fingerprint({"model": self.base_fingerprint, "dtype": self.model_dtype})
 
     @property
     def source_kind(self) -> str:
@@ -94,7 +103,8 @@ def _source_world(config: RunConfig, progress: bool) -> World:
         return World(base_model=base, base_fingerprint=_model_fingerprint(base), train_examples=examples,
                      test_prompts=gym.test_prompts, validation_examples=gym.dataset("pairs", "val"),
                      judges=gym.judges(), reward_function=gym.reward_function,
-                     dataset_fingerprint=dataset_fingerprint(examples), log=list(gym.log), gym=gym,
+                     dataset_fingerprint=dataset_fingerprint(examples), model_dtype=dtype_name(config.model.dtype),
+                     log=list(gym.log), gym=gym,
                      native_datasets={"kwise": gym.dataset("kwise"), "outcomes": gym.dataset("outcomes")},
                      explicit_scores=explicit_scores_from_meta)
     examples = load_jsonl(Path(config.data.path))
@@ -110,4 +120,4 @@ def _source_world(config: RunConfig, progress: bool) -> World:
     base = str(config.model.path)
     return World(base_model=base, base_fingerprint=_model_fingerprint(base), train_examples=examples,
                  test_prompts=prompts, validation_examples=validation, judges={}, reward_function=None,
-                 dataset_fingerprint=dataset_fingerprint(examples))
+                 dataset_fingerprint=dataset_fingerprint(examples), model_dtype=dtype_name(config.model.dtype))

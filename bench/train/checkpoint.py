@@ -9,6 +9,7 @@ pickle, so a snapshot from an untrusted source cannot execute code. The final ch
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ from safetensors.torch import load_file, load_model, save_file, save_model
 
 from bench import atomic
 from bench.fingerprint import STAMP_FILE, directory_fingerprint
+from bench.integrity import Damaged, verify_manifest, write_manifest
+from bench.notices import notice
 
 SNAPSHOT = "snapshot"
 CHECKPOINT = "checkpoint"
@@ -56,13 +59,24 @@ def save_snapshot(run_dir: Path, step: int, model: torch.nn.Module, optimizer: t
         (tmp / "state.json").write_text(json.dumps({
             "step": step, "optimizer": opt_meta, "scheduler": scheduler.state_dict(),
             "objective": objective_state}, default=float))
+        write_manifest(tmp)
 
 
 def load_snapshot(run_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                   scheduler: Any) -> tuple[int, dict[str, float]]:
-    """Restore a snapshot into the given objects; returns (step, objective state). (0, {}) if none."""
+    """Restore a snapshot into the given objects; returns (step, objective state). (0, {}) if none.
+
+    A snapshot whose manifest does not verify is said, removed and not used: training starts again from
+    step 0, which gives the same numbers (every step is seeded), only later.
+    """
     path = Path(run_dir) / SNAPSHOT
-    if not (path / "state.json").is_file():
+    if not path.exists():
+        return 0, {}
+    try:
+        verify_manifest(path)
+    except Damaged as damage:
+        notice(f"{damage}; the snapshot is discarded and training restarts from step 0")
+        shutil.rmtree(path)
         return 0, {}
     meta = json.loads((path / "state.json").read_text())
     load_model(model, str(path / "model.safetensors"))
@@ -84,4 +98,17 @@ def save_checkpoint(directory: Path, model, tokenizer) -> str:
             tokenizer.save_pretrained(tmp)
         stamp = directory_fingerprint(tmp)
         (tmp / STAMP_FILE).write_text(stamp + "\n")
+        write_manifest(tmp)
     return stamp
+
+
+def checkpoint_problem(directory: Path) -> str | None:
+    """Why the checkpoint at ``directory`` cannot be reused (missing, unfinished, damaged), or None when intact."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return f"{directory} is missing"
+    try:
+        verify_manifest(directory)
+    except Damaged as damage:
+        return str(damage)
+    return None

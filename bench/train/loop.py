@@ -9,6 +9,7 @@ checkpoint are the same for all of them, which is what makes their numbers compa
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
+from bench import atomic
 from bench.data.tokenize import Batch
 from bench.errors import BenchError
 from bench.methods.base import Objective
@@ -44,12 +46,22 @@ class TrainConfig:
     lr: float = 1e-3
     """Tuned on the gym (tiny model, 100 steps); real models want 5e-7 to 1e-6."""
     scheduler: str = "linear"
-    warmup_steps: int = 10
+    warmup_ratio: float = 0.1
+    """Share of the run's steps spent warming the learning rate up (TRL's ``warmup_ratio``), rounded to the
+    nearest step, halves up, so the warm-up scales with the run (100 steps: 10; 4 steps: 0); in [0, 1)."""
+    warmup_steps: int | None = None
+    """Warm-up steps, overriding ``warmup_ratio`` when set; between 0 and ``steps``."""
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
     adam_betas: tuple[float, float] = (0.9, 0.999)
     snapshot_every: int = 50
     """Steps between resumable snapshots (0 disables them)."""
+
+    def warmup(self) -> int:
+        """The warm-up steps this run takes: ``warmup_steps`` when set, else ``warmup_ratio`` of ``steps``."""
+        if self.warmup_steps is not None:
+            return self.warmup_steps
+        return math.floor(self.warmup_ratio * self.steps + 0.5)
 
 
 class BatchSource(Protocol):
@@ -100,7 +112,7 @@ def train(objective: Objective, model: torch.nn.Module, tokenizer, batches: Batc
     accelerator = Accelerator(cpu=not torch.cuda.is_available())
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr,
                                   betas=config.adam_betas, weight_decay=config.weight_decay)
-    scheduler = get_scheduler(config.scheduler, optimizer, num_warmup_steps=config.warmup_steps,
+    scheduler = get_scheduler(config.scheduler, optimizer, num_warmup_steps=config.warmup(),
                               num_training_steps=config.steps)
     start_step, objective_state = load_snapshot(run_dir, model, optimizer, scheduler)
     objective.load_state_dict(objective_state)
@@ -153,9 +165,18 @@ def train(objective: Objective, model: torch.nn.Module, tokenizer, batches: Batc
 
 
 def _truncate_log(path: Path, step: int) -> None:
-    """Drop log lines past the snapshot being resumed (they will be written again)."""
+    """Drop log lines past the snapshot being resumed (they will be written again), and a last line that a
+    kill or a full disk cut short."""
     if not path.exists():
         return
-    kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
-    path.write_text("".join(line + "\n" for line in kept))
+    kept = [line for line in path.read_text(errors="replace").splitlines() if _logged_step(line) <= step]
+    atomic.write_text(path, "".join(line + "\n" for line in kept))
+
+
+def _logged_step(line: str) -> float:
+    """The step a log line records; infinity for a line that is not a whole record (so it is dropped)."""
+    try:
+        return float(json.loads(line)["step"])
+    except (ValueError, KeyError, TypeError):
+        return math.inf
 

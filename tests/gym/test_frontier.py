@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bench.cached import write_record
 from bench.errors import BenchError, ConfigError
 from bench.gym.frontier import (
     MIN_ESS,
@@ -24,6 +25,8 @@ from bench.gym.frontier import (
     gym_frontier,
     read_frontier,
     regret,
+    save_frontier,
+    stored_frontiers,
 )
 
 
@@ -148,7 +151,7 @@ def test_gym_frontier_samples_the_reference_scores_gold_and_caches(smoke_gym, tm
     first = gym_frontier(smoke_gym, max_new_tokens=8, max_prompt_tokens=64, cache=tmp_path, prompts=2,
                          backend="transformers")
     assert not first.cached and first.rewards.shape == (2, 256) and first.prompts == smoke_gym.test_prompts[:2]
-    rows = json.loads(next((tmp_path / "generations").glob("*.json")).read_text())
+    rows = json.loads(next((tmp_path / "generations").glob("*.json")).read_text())["rows"]
     texts = [row["output"] for row in rows]
     expected = GoldJudge().score([row["instruction"] for row in rows], texts).reshape(2, 256)
     assert np.array_equal(first.rewards, expected)
@@ -166,8 +169,24 @@ def test_gym_frontier_samples_the_reference_scores_gold_and_caches(smoke_gym, tm
 def test_an_unreadable_frontier_file_is_named(tmp_path: Path) -> None:
     path = tmp_path / "frontier.json"
     path.write_text("{}")
+    with pytest.raises(BenchError, match=r"frontier\.json: has no checksum"):
+        read_frontier(path)
+    write_record(path, {"rewards": [[1.0]]})
     with pytest.raises(BenchError, match=r"frontier\.json: unreadable"):
         read_frontier(path)
+
+
+def test_a_frontier_kept_in_a_store_is_found_by_its_table_key_and_a_damaged_one_is_said(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    frontier = Frontier.from_rewards(np.random.default_rng(0).normal(size=(2, 256)), ["a", "b"], "ref", key="k")
+    save_frontier(frontier, tmp_path / "table-a" / "frontier.json", "key-a")
+    save_frontier(frontier, tmp_path / "table-b" / "frontier.json", "key-b")
+    found = stored_frontiers(tmp_path, "frontier.json")
+    assert sorted(found) == ["key-a", "key-b"] and np.array_equal(found["key-a"].rewards, frontier.rewards)
+    damaged = tmp_path / "table-b" / "frontier.json"
+    damaged.write_text(damaged.read_text().replace("ref", "fer"))
+    assert sorted(stored_frontiers(tmp_path, "frontier.json")) == ["key-a"]
+    assert "table-b/frontier.json: its content changed since it was written" in caplog.text
 
 
 def test_regret_past_the_valid_range_is_bounded_by_best_of_n_too() -> None:

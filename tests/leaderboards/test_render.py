@@ -114,7 +114,7 @@ def test_write_leaderboard_on_an_empty_store_says_what_to_do(tmp_path: Path) -> 
 
 def test_markdown_shows_regret_after_kl_with_bounds_marked(store: Path, tmp_path: Path) -> None:
     out = tmp_path / "boards"
-    write_leaderboard(store, out, frontier=hand_frontier())
+    write_leaderboard(store, out, frontiers={"key-a": hand_frontier()})
     text = (out / "key-a" / "leaderboard.md").read_text()
     lines = [line for line in text.splitlines() if line.startswith("|")]
     headers = [cell.strip() for cell in lines[0].split("|")]

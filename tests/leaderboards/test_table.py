@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bench.cached import write_record
 from bench.errors import BenchError
 from bench.gym.frontier import Frontier
 from bench.leaderboards.table import (
@@ -158,12 +160,22 @@ def test_two_comparability_keys_give_two_tables(store: Path) -> None:
         aggregate_key(load_results(store))
 
 
-def test_malformed_metrics_json_names_the_file(store: Path) -> None:
+def test_a_damaged_metrics_json_is_named_and_left_out(store: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A truncated record, or one edited after it was sealed, is said in one line and its row left out: the table
+    is rebuilt from the intact records, and the job's next `bench run` evaluates it again."""
+    complete = load_results(store)
     bad = store / "key-a" / "broken" / "metrics.json"
     bad.parent.mkdir(parents=True)
     bad.write_text("{not json")
-    with pytest.raises(BenchError, match=r"broken/metrics\.json.*invalid JSON.*bench run"):
-        load_results(store)
+    edited = next(store.rglob("metrics.json"))
+    write_record(edited, json.loads(edited.read_text()))  # sealed, as the runner writes it
+    record = json.loads(edited.read_text())
+    record["job"]["seed"] += 7  # an edit that keeps the stale checksum
+    edited.write_text(json.dumps(record))
+    loaded = load_results(store)
+    assert len(loaded) == len(complete) - 1
+    assert re.search(r"broken/metrics\.json: invalid JSON.*left out of the leaderboard until `bench run`", caplog.text)
+    assert f"{edited}: its content changed since it was written" in caplog.text
 
 
 @pytest.mark.parametrize(("edit", "message"), [

@@ -34,6 +34,14 @@ def test_subset_rows_finds_positions_and_refuses_a_stranger() -> None:
         subset_rows(["z"], ["a", "b"])
 
 
+def test_subset_rows_refuses_a_full_dataset_with_a_repeated_id() -> None:
+    """A repeated full id would map a selected row to whichever twin came last: another row's reference."""
+    with pytest.raises(DataError) as caught:
+        subset_rows(["a"], ["a", "b", "a"])
+    assert str(caught.value) == ("the full dataset a selection was made from: duplicate id 'a' at rows 0 and 2 "
+                                 "(counting from 0); ids must be unique within a dataset (rename one)")
+
+
 def test_responses_are_sliced_from_the_full_pass_and_mismatched_is_computed_for_the_subset(
         tmp_path, smoke_gym, smoke_pairs) -> None:
     _, data = smoke_pairs

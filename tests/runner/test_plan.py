@@ -23,7 +23,7 @@ def test_a_sweep_expands_the_cartesian_product_of_its_parameters():
 
 
 def test_sweep_errors_name_the_key():
-    with pytest.raises(ConfigError, match=r"methods\.dpo\.betta"):
+    with pytest.raises(ConfigError, match=r"^sweep\.dpo\.betta is not a hyper-parameter of dpo"):
         build_variants(build_config(["method=dpo", "sweep.dpo.betta=0.1,0.2"]))
     with pytest.raises(ConfigError, match="both fixed"):
         build_variants(build_config(["method=dpo", "methods.dpo.beta=0.1", "sweep.dpo.beta=0.1,0.2"]))
@@ -31,6 +31,21 @@ def test_sweep_errors_name_the_key():
         build_variants(build_config(["method=dpo", "sweep.simpo.beta=1,2"]))
     with pytest.raises(RegistryError, match="dpoo"):
         build_variants(build_config(["method=dpo", "sweep.dpoo.beta=1,2"]))
+
+
+def test_a_bad_sweep_value_is_one_line_naming_the_sweep_key():
+    with pytest.raises(ConfigError, match=r"^sweep\.dpo\.beta=a: must be a number$"):
+        build_variants(build_config(["method=dpo", "sweep.dpo.beta=a,b"]))
+    with pytest.raises(ConfigError, match=r"^sweep\.simpo\.gamma_beta_ratio=nan: must be a finite number$"):
+        build_variants(build_config(["method=simpo", "methods.simpo.beta=2", "sweep.simpo.gamma_beta_ratio=0.5,nan"]))
+    with pytest.raises(ConfigError, match=r"^methods\.simpo\.beta=x: must be a number$"):  # fixed values keep methods.
+        build_variants(build_config(["method=simpo", "methods.simpo.beta=x", "sweep.simpo.gamma_beta_ratio=0.3,0.5"]))
+
+
+def test_sweep_points_hold_the_typed_values():
+    variants = build_variants(build_config(["method=dpo", "sweep.dpo.beta=1,2"]))
+    assert [v.point for v in variants] == [{"beta": 1.0}, {"beta": 2.0}]
+    assert all(isinstance(v.point["beta"], float) and isinstance(v.objective.beta, float) for v in variants)
 
 
 def test_a_sweep_without_validation_prompts_is_refused_at_plan_time():

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
+from bench.integrity import read_sealed_json
 from bench.leaderboards.table import aggregate, load_results
 from bench.runner.run import run
 from bench.runner.store import finished, write_metrics
@@ -25,12 +24,12 @@ def test_a_replaced_evaluation_is_kept_and_still_counts_as_finished(tmp_path):
     first, second = _record("e1", {"kl": 1.0}), _record("e2", {"kl": 2.0})
     write_metrics(tmp_path, first)
     write_metrics(tmp_path, second)
-    assert json.loads((tmp_path / "metrics.json").read_text()) == second
-    assert json.loads(earlier_evaluation_path(tmp_path, "e1").read_text()) == first
+    assert read_sealed_json(tmp_path / "metrics.json") == second
+    assert read_sealed_json(earlier_evaluation_path(tmp_path, "e1")) == first
     assert finished(tmp_path, "e1") == first and finished(tmp_path, "e2") == second
     write_metrics(tmp_path, first)  # back to the first evaluation: each record is kept once
     assert not earlier_evaluation_path(tmp_path, "e1").exists()
-    assert json.loads(earlier_evaluation_path(tmp_path, "e2").read_text()) == second
+    assert read_sealed_json(earlier_evaluation_path(tmp_path, "e2")) == second
 
 
 def test_a_record_without_metrics_is_replaced_not_kept(tmp_path):
@@ -52,21 +51,21 @@ def test_train_only_and_re_evaluating_runs_keep_earlier_results(tmp_path, smoke_
 
     run(config(), say=lambda line: None)
     (job,) = tmp_path.glob("jobs/dpo-*")
-    evaluated = json.loads((job / "metrics.json").read_text())
+    evaluated = read_sealed_json(job / "metrics.json")
     assert evaluated["cost"]["train_seconds"] > 0
 
     train_only = run(config("eval.evaluators=[]"), say=lambda line: None)
     assert (train_only.trained, train_only.reused) == (0, 1)
-    assert json.loads((job / "metrics.json").read_text()) == evaluated  # its evaluation is not overwritten
+    assert read_sealed_json(job / "metrics.json") == evaluated  # its evaluation is not overwritten
 
     fewer = run(config(FEWER_EVALUATORS), say=lambda line: None)
     assert fewer.reused == 0  # evaluated again under the new evaluation ...
-    latest = json.loads((job / "metrics.json").read_text())
+    latest = read_sealed_json(job / "metrics.json")
     assert set(latest["metrics"]) < set(evaluated["metrics"])
     assert {k: latest["cost"][k] for k in ("train_seconds", "train_tokens", "train_seconds_per_step")} == \
         {k: evaluated["cost"][k] for k in ("train_seconds", "train_tokens", "train_seconds_per_step")}
     kept = earlier_evaluation_path(job, evaluated["provenance"]["evaluation"])
-    assert json.loads(kept.read_text()) == evaluated  # ... and the first evaluation is kept
+    assert read_sealed_json(kept) == evaluated  # ... and the first evaluation is kept
 
     tables = aggregate(load_results(tmp_path))
     assert set(tables) == {evaluated["provenance"]["comparability_key"], latest["provenance"]["comparability_key"]}

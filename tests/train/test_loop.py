@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 import torch
@@ -93,3 +94,21 @@ def test_a_reference_objective_without_a_reference_is_refused(tmp_path, smoke_gy
     with pytest.raises(PlanError, match="reference"):
         _run(tmp_path, smoke_gym, smoke_pairs, "noref", TrainConfig(steps=1, micro_batch_size=8, warmup_steps=0),
              reference=False)
+
+
+def test_warm_up_is_a_share_of_the_steps_unless_given_in_steps():
+    assert TrainConfig().warmup() == 10  # 0.1 of 100 steps
+    assert TrainConfig(steps=4).warmup() == 0  # 0.4 rounds to 0: a short run is not refused
+    assert TrainConfig(steps=5).warmup() == 1 and TrainConfig(steps=25).warmup() == 3  # halves round up
+    assert TrainConfig(steps=8, warmup_ratio=0.25).warmup() == 2
+    assert TrainConfig(steps=8, warmup_ratio=0.25, warmup_steps=5).warmup() == 5  # explicit steps win
+    assert TrainConfig(steps=8, warmup_steps=0).warmup() == 0
+
+
+def test_the_scheduler_warms_up_for_the_effective_steps(tmp_path, smoke_gym, smoke_pairs):
+    """Linear schedule, lr 1e-3, 4 steps: the logged lr (after each step) shows how many steps warmed up."""
+    short = TrainConfig(steps=4, micro_batch_size=8, snapshot_every=0)
+    default = _run(tmp_path, smoke_gym, smoke_pairs, "default", short)
+    assert [r["lr"] for r in _log(default)] == pytest.approx([7.5e-4, 5e-4, 2.5e-4, 0.0])  # no warm-up
+    half = _run(tmp_path, smoke_gym, smoke_pairs, "half", replace(short, warmup_ratio=0.5))
+    assert [r["lr"] for r in _log(half)] == pytest.approx([5e-4, 1e-3, 5e-4, 0.0])  # two warm-up steps
