@@ -24,7 +24,7 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from bench.errors import ConfigError, closest
-from bench.evaluators import DEFAULT_EVALUATORS
+from bench.evaluators import EVALUATORS
 from bench.gym.settings import GymSettings
 from bench.registry import NAME_RULE, is_valid_name
 from bench.train.loop import TrainConfig
@@ -80,7 +80,10 @@ class GenerateSettings:
 
 @dataclass
 class EvalSettings:
-    evaluators: list[str] = field(default_factory=lambda: list(DEFAULT_EVALUATORS))
+    evaluators: list[str] | None = None
+    """What each checkpoint is evaluated with. None (the default): every default evaluator the run can use
+    (:data:`bench.evaluators.DEFAULT_EVALUATORS`; those needing judges the run lacks are left out, said once);
+    an explicit list is checked before any training; ``[]`` trains without evaluating."""
     select_on: str = "gold"
     """Judge whose win rate on the validation prompts picks a sweep's point (``gold`` or ``proxy``)."""
     bootstrap_samples: int = 2000
@@ -240,6 +243,8 @@ def _validate(config: RunConfig) -> None:
             raise ConfigError(f"{key}={value}: {what}, not a directory; give a directory (created if missing)")
     for name in config.eval.judges:
         _check_judge_name(name)
+    for name in config.eval.evaluators or []:
+        EVALUATORS.get(name)  # an unknown name fails here, with the closest valid ones
     if config.generate.backend != "auto" or config.model.dtype != "auto":
         # Both tables sit beside transformers' model classes, a slow import: paid only when a value is named.
         from bench.generate import BACKENDS
@@ -266,7 +271,7 @@ def _validate(config: RunConfig) -> None:
         raise ConfigError(f"data.source={config.data.source!r}: use gym or jsonl")
     if config.data.source == "jsonl" and not (config.data.path and config.model.path):
         raise ConfigError("data.source=jsonl needs data.path and model.path")
-    if config.data.source == "jsonl" and config.eval.evaluators and not config.data.test_path:
+    if config.data.source == "jsonl" and config.eval.evaluators != [] and not config.data.test_path:
         raise ConfigError("data.source=jsonl needs data.test_path (the evaluation prompts), or eval.evaluators=[] "
                           "to train without evaluating")
 

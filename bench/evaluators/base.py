@@ -11,7 +11,7 @@ what produced each number, and so an evaluator's results can be cached under tha
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -143,6 +143,8 @@ class Evaluator:
 
     name: ClassVar[str] = ""
     version: ClassVar[str] = "1"
+    needs_judges: ClassVar[bool] = False
+    """Whether it compares samples through the run's judges (and so cannot run in a run without one)."""
     needs_logps: ClassVar[bool] = False
     """Whether it reads ``policy_logps``/``policy_ref_logps`` (the runner scores samples only then)."""
     needs_heldout_pairs: ClassVar[bool] = False
@@ -178,6 +180,12 @@ class Evaluator:
         if self.needs_token_entropy:
             arrays.append("policy_token_entropy")
         return (*SAMPLE_INPUTS, *arrays)
+
+    def unmet_need(self, judges: Mapping[str, Judge]) -> str | None:
+        """Why this evaluator cannot run with the run's ``judges`` (checked before any training), or None."""
+        if self.needs_judges and not judges:
+            return "needs a judge and the run has none"
+        return None
 
     def evaluate(self, inputs: EvalInputs) -> dict[str, float]:
         raise NotImplementedError

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from typing import ClassVar
 
 import numpy as np
 
@@ -45,6 +46,11 @@ def marker_rate(prompts: list[str], samples: list[list[str]], pattern: re.Patter
 class MarkerUptake(Evaluator):
     """Emits ``marker_rate``, ``marker_rate_reference`` (percent of samples) and ``marker_uptake`` (their
     difference, in percentage points) for the markers the run's judges declare."""
+
+    def unmet_need(self, judges: Mapping[str, Judge]) -> str | None:
+        if not spurious_markers(judges):
+            return "needs a judge that declares spurious markers (the gym's proxy judge does)"
+        return None
 
     def evaluate(self, inputs: EvalInputs) -> dict[str, float]:
         markers = spurious_markers(inputs.judges)
@@ -84,6 +90,8 @@ class PositionBias(Evaluator):
     cannot change its verdict: it gets 0 without being asked twice (a reward model's scores are not
     cheap).
     """
+
+    needs_judges: ClassVar[bool] = True
 
     def evaluate(self, inputs: EvalInputs) -> dict[str, float]:
         prompts, policy, reference, counts = judged_pairs(inputs, self.name)

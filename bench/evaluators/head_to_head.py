@@ -21,6 +21,7 @@ from bench.errors import BenchError
 from bench.evaluators.base import Judge, PointwiseJudge, judge_preferences, paired_flat_samples
 from bench.evaluators.statistics import DEFAULT_LEVEL, DEFAULT_N_BOOT, paired_bootstrap_cis, prompt_mean
 from bench.evaluators.winrate import check_preferences
+from bench.markdown import cell as markdown_cell
 
 
 class _ScoredOnce(PointwiseJudge):
@@ -105,6 +106,6 @@ def head_to_head_markdown(result: HeadToHead, decimals: int = 1, with_ci: bool =
         return text
 
     methods = list(result.win_rate.index)
-    rows = [[method, *(cell(method, opponent) for opponent in methods)] for method in methods]
-    headers = ["win rate of row over column", *methods]
+    rows = [[markdown_cell(method), *(cell(method, opponent) for opponent in methods)] for method in methods]
+    headers = ["win rate of row over column", *map(markdown_cell, methods)]
     return tabulate(rows, headers=headers, tablefmt="pipe", colalign=("left", *("right",) * len(methods)))

@@ -277,6 +277,7 @@ class LengthControlledWinRate(Evaluator):
     """
 
     version: ClassVar[str] = "1"
+    needs_judges: ClassVar[bool] = True
 
     def identity(self) -> dict[str, Any]:
         return {**super().identity(), "lc_method": LOCAL_GLM, "formula": LOCAL_FORMULA_PER_PROMPT,

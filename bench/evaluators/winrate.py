@@ -8,6 +8,7 @@ Ties count half. Prompts weigh equally, and the interval resamples prompts (METH
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -68,6 +69,7 @@ class WinRate(Evaluator):
     """
 
     n_boot: int = DEFAULT_N_BOOT
+    needs_judges: ClassVar[bool] = True
 
     def evaluate(self, inputs: EvalInputs) -> dict[str, float]:
         prompts, policy, reference, counts = judged_pairs(inputs, self.name)

@@ -37,6 +37,7 @@ from bench.leaderboards.table import (
     value_columns,
     win_rate_metrics,
 )
+from bench.markdown import cell
 
 MARKDOWN_FILE = "leaderboard.md"
 CSV_FILE = "leaderboard.csv"
@@ -169,7 +170,8 @@ def _grid_markdown(table: pd.DataFrame, metric: str) -> list[str]:
                                                              grid["reduction"], grid["steps"], repeated, strict=True)]
     cells = [[label] + ["-" if pd.isna(row[column]) else _win_rate_cell(row, column) for column in selectors]
              for label, (_, row) in zip(labels, grid.iterrows(), strict=True)]
-    body = tabulate(cells, headers=["method", *selectors], tablefmt="pipe", disable_numparse=True,
+    body = tabulate([[cell(value) for value in row] for row in cells], headers=["method", *map(cell, selectors)],
+                    tablefmt="pipe", disable_numparse=True,
                     colalign=["left"] + ["right"] * len(selectors))
     label = _judge_label(metric, "win_rate")
     return ["", f"## Objective x selector: {label + ' ' if label else ''}WR [95% CI]", "", body, "",
@@ -242,7 +244,8 @@ def to_markdown(table: pd.DataFrame) -> str:
             columns[header] = _number_column(table[metric])
 
     text_columns = {"method", "selector", "reduction", "hyper-parameters", "chosen (grid)"}
-    body = tabulate(list(zip(*columns.values(), strict=True)), headers=list(columns), tablefmt="pipe",
+    body = tabulate([[cell(value) for value in row] for row in zip(*columns.values(), strict=True)],
+                    headers=[cell(name) for name in columns], tablefmt="pipe",
                     disable_numparse=True,
                     colalign=["left" if name in text_columns else "right" for name in columns])
     lines = [

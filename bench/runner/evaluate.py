@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from bench.config import RunConfig
-from bench.evaluators import build_evaluator
+from bench.errors import ConfigError
+from bench.evaluators import DEFAULT_EVALUATORS, build_evaluator
 from bench.evaluators.base import EvalInputs, Evaluator
 from bench.evaluators.cache import EvaluatorCache, run_cached
 from bench.fingerprint import directory_fingerprint, fingerprint
@@ -36,6 +37,24 @@ REFERENCE_ROW_SEED = 1
 SPLITS = ("test", "validation")
 
 
+def choose_evaluators(config: RunConfig, world: World) -> tuple[list[Evaluator], list[str]]:
+    """The run's evaluators and what to say about them: the defaults this run can use (the others left out, said),
+    or the explicit ``eval.evaluators``, each of which must be able to run here (a ConfigError otherwise, before
+    any training rather than after it)."""
+    run_settings = {"n_boot": config.eval.bootstrap_samples}
+    explicit = config.eval.evaluators is not None
+    names = config.eval.evaluators if explicit else DEFAULT_EVALUATORS
+    evaluators = [build_evaluator(name, run_settings) for name in names]
+    unmet = {e.name: need for e in evaluators if (need := e.unmet_need(world.judges)) is not None}
+    if explicit and unmet:
+        reasons = "; ".join(f"{name} {need}" for name, need in unmet.items())
+        raise ConfigError(f"eval.evaluators: {reasons}; add a judge with eval.judges.NAME=SPEC (e.g. "
+                          f"eval.judges.rm=reward-model:DIR) or drop {', '.join(unmet)} from eval.evaluators")
+    log = [f"evaluators: left out {', '.join(unmet)} ({'; '.join(unmet.values())}); add a judge with "
+           f"eval.judges.NAME=SPEC to use them"] if unmet else []
+    return [e for e in evaluators if e.name not in unmet], log
+
+
 class Evaluation:
     """The evaluation shared by all jobs of a run: prompts, sampling, evaluators and judges."""
 
@@ -44,8 +63,7 @@ class Evaluation:
         g = config.generate
         self.params = SamplingParams(max_new_tokens=g.max_new_tokens, temperature=g.temperature,
                                      top_p=g.top_p, n=g.samples_per_prompt, seed=REFERENCE_SAMPLE_SEED)
-        run_settings = {"n_boot": config.eval.bootstrap_samples}
-        self.evaluators: list[Evaluator] = [build_evaluator(name, run_settings) for name in config.eval.evaluators]
+        self.evaluators, self.log = choose_evaluators(config, world)
         self.prompts = {"test": world.test_prompts,
                         "validation": list(dict.fromkeys(ex.prompt for ex in world.validation_examples))}
         self.key = fingerprint({

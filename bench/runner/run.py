@@ -114,6 +114,8 @@ class Runner:
             say(skipped)
         self.tokenizer = load_tokenizer(self.world.base_model, config.model.trust_remote_code)
         self.evaluation = Evaluation(config, self.world)
+        for line in self.evaluation.log:
+            say(line)
         self._datasets: dict[str, TokenizedDataset] = {}
         self._rows: dict[str, list[Example]] = {}
         self._caches: dict[str, ReferenceCache | RowSubsetReference] = {}
@@ -567,7 +569,7 @@ class Runner:
 
     def frontier(self):
         """The gym's optimal frontier when the run can be placed on it (gym reference, KL and gold reward)."""
-        names = set(self.config.eval.evaluators)
+        names = {evaluator.name for evaluator in self.evaluation.evaluators}
         if self.world.gym is None or self.config.model.path or not {"kl", "score"} <= names:
             return None
         return gym_frontier(self.world.gym, self.config.generate.max_new_tokens, self.config.data.max_prompt_tokens,

@@ -19,8 +19,9 @@ from bench.data.records import Example, dataset_fingerprint, has_scores, load_js
 from bench.data.selectors import explicit_scores_from_meta, explicit_scores_from_responses
 from bench.errors import BenchError
 from bench.evaluators.base import Judge
-from bench.fingerprint import directory_fingerprint, fingerprint
+from bench.fingerprint import directory_fingerprint, file_fingerprint, fingerprint
 from bench.models.loading import dtype_name
+from bench.models.model_source import resolve_model
 from bench.train.batches import RewardFunction
 
 
@@ -64,12 +65,9 @@ class World:
 
 
 def _model_fingerprint(path: str) -> str:
+    """A model's identity by content: a directory's weight, config and tokenizer files, or a GGUF file's bytes."""
     local = Path(path)
-    if local.is_dir():
-        return directory_fingerprint(local)
-    if local.is_file():
-        return fingerprint({"file": str(local.resolve()), "size": local.stat().st_size})
-    return fingerprint({"hub_id": path})
+    return directory_fingerprint(local) if local.is_dir() else file_fingerprint(local)
 
 
 def build_world(config: RunConfig, progress: bool) -> World:
@@ -93,13 +91,15 @@ def _add_configured_judges(world: World, specs: dict[str, str]) -> None:
 
 
 def _source_world(config: RunConfig, progress: bool) -> World:
+    user_model = (resolve_model(config.model.path, config.model.trust_remote_code) if config.model.path
+                  else None)  # checked before the gym is built or any data read
     if config.data.source == "gym":
         from bench.gym.build import build_gym
 
         gym = build_gym(config.gym, config.data.max_prompt_tokens, config.data.max_response_tokens,
                         Path(config.cache), progress=progress)
         examples = gym.dataset(config.data.gym_pool)
-        base = str(config.model.path or gym.reference_dir)
+        base = user_model or str(gym.reference_dir)
         return World(base_model=base, base_fingerprint=_model_fingerprint(base), train_examples=examples,
                      test_prompts=gym.test_prompts, validation_examples=gym.dataset("pairs", "val"),
                      judges=gym.judges(), reward_function=gym.reward_function,
@@ -117,7 +117,7 @@ def _source_world(config: RunConfig, progress: bool) -> World:
     validation = load_jsonl(Path(config.data.val_path)) if config.data.val_path else []
     if validation and validation[0].kind != "pairs":
         raise BenchError(f"data.val_path={config.data.val_path} must hold pairs rows (chosen first)")
-    base = str(config.model.path)
+    base = str(user_model)
     return World(base_model=base, base_fingerprint=_model_fingerprint(base), train_examples=examples,
                  test_prompts=prompts, validation_examples=validation, judges={}, reward_function=None,
                  dataset_fingerprint=dataset_fingerprint(examples), model_dtype=dtype_name(config.model.dtype))

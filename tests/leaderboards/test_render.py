@@ -141,3 +141,14 @@ def test_markdown_adds_the_objective_x_selector_grid_when_a_key_has_several_sele
     assert [cell.strip() for cell in lines[2].strip("|").split("|")] == ["rloo", "72.0 [59.3, 84.7]", "-", "-"]
     assert [cell.strip() for cell in lines[4].strip("|").split("|")][2] == "-"  # simpo never ran under random
     assert "## Objective x selector" not in to_markdown(aggregate(load_results(store))["key-a"])
+
+
+def test_user_text_cannot_break_or_script_a_markdown_table(tmp_path: Path) -> None:
+    """A method name from a third-party registry and a hyper-parameter value are user text: a `|` must not add a
+    column, and `<script>` must reach the page as text."""
+    write_job(tmp_path, "a", "evil|name", 0, {"gold_win_rate": 50.0}, hyperparameters={"tag": "<script>x</script>"})
+    write_job(tmp_path, "b", "evil|name", 0, {"gold_win_rate": 60.0}, hyperparameters={"tag": "a|b"})
+    text = to_markdown(aggregate(load_results(tmp_path))["key-a"])
+    table = [line for line in text.splitlines() if line.startswith("|")]
+    assert len({line.count("|") - line.count("\\|") for line in table}) == 1  # every row has the header's cells
+    assert "<script>" not in text and "&lt;script&gt;" in text and "evil\\|name" in text

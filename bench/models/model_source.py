@@ -1,0 +1,111 @@
+"""Where a model comes from, checked before anything loads: a directory, a GGUF file, or a cached hub id.
+
+transformers reports a bad location late and obscurely ("Repo id must be in the form ...", a traceback from
+deep inside ``from_pretrained``), often after a gym build or a reference pass. :func:`resolve_model` looks
+at the files first and says in one line what is missing and what to do: no weights, pickle-only weights
+(never loaded: unpickling runs code), no tokenizer, a model that needs its own code, a hub id that is not
+in the local cache (bench never downloads). A hub id resolves to its snapshot directory, so the model is
+fingerprinted by its files like any local directory.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from bench.errors import ConfigError
+
+WEIGHTS = ("*.safetensors",)
+PICKLE_WEIGHTS = ("*.bin", "*.pt", "*.pth", "*.ckpt")
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json", "spiece.model")
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$|^[A-Za-z0-9][\w.-]*$")
+"""``org/name`` or ``name``, as the hub spells repositories; anything else must be a local path."""
+
+
+def _looks_local(name: str) -> bool:
+    return name.startswith(("/", ".", "~")) or name.endswith(".gguf") or not HUB_ID.match(name)
+
+
+def resolve_model(name: str | Path, trust_remote_code: bool = False, key: str = "model.path") -> str:
+    """The local location of model ``name`` (a directory or a ``.gguf`` file), checked to be loadable.
+
+    ``key`` names the setting in errors (``model.path``, a judge's spec).
+    """
+    text = str(name)
+    path = Path(text).expanduser()
+    if path.is_file():
+        if path.suffix != ".gguf":
+            raise ConfigError(f"{key}={text} is a file but not a .gguf model; give a save_pretrained directory, "
+                              f"a .gguf file or a hub id in the local Hugging Face cache")
+        return str(path)
+    if path.is_dir():
+        check_model_directory(path, trust_remote_code, key)
+        return str(path)
+    if _looks_local(text):
+        raise ConfigError(f"{key}={text} does not exist; give a save_pretrained directory, a .gguf file or a "
+                          f"hub id in the local Hugging Face cache")
+    snapshot = _cached_snapshot(text)
+    if snapshot is None:
+        raise ConfigError(f"{key}={text} is not a local directory and not in the local Hugging Face cache (bench "
+                          f"never downloads); fetch it first (`huggingface-cli download {text}`) or give its path")
+    check_model_directory(snapshot, trust_remote_code, key)
+    return str(snapshot)
+
+
+def _cached_snapshot(repo_id: str) -> Path | None:
+    """The local snapshot of hub repository ``repo_id``, without any network access; None when absent."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
+
+    try:
+        return Path(snapshot_download(repo_id, local_files_only=True))
+    except (LocalEntryNotFoundError, HFValidationError, OSError):
+        return None
+
+
+def check_model_directory(directory: Path, trust_remote_code: bool, key: str = "model.path") -> None:
+    """Raise a one-line ConfigError when ``directory`` is not a model bench can load safely."""
+    directory = Path(directory)
+    config_file = directory / "config.json"
+    present = ", ".join(sorted(p.name for p in directory.iterdir())[:8]) or "nothing"
+    if not config_file.is_file():
+        raise ConfigError(f"{key}={directory} has no config.json (it holds {present}); give the save_pretrained "
+                          f"directory of the model itself")
+    if not any(any(directory.glob(pattern)) for pattern in WEIGHTS):
+        pickled = sorted(p.name for pattern in PICKLE_WEIGHTS for p in directory.glob(pattern))
+        if pickled:
+            raise ConfigError(f"{key}={directory} has only pickle weights ({', '.join(pickled)}), which bench "
+                              f"refuses to load (unpickling can run code); convert them to safetensors in a "
+                              f"trusted environment (save_pretrained(..., safe_serialization=True))")
+        raise ConfigError(f"{key}={directory} has no weights (*.safetensors; it holds {present}); point at a "
+                          f"directory written by save_pretrained")
+    if not any((directory / name).is_file() for name in TOKENIZER_FILES):
+        raise ConfigError(f"{key}={directory} has no tokenizer files ({', '.join(TOKENIZER_FILES[:2])}, ...); save "
+                          f"the tokenizer beside the model (tokenizer.save_pretrained(directory))")
+    _check_architecture(config_file, trust_remote_code, key)
+
+
+def _check_architecture(config_file: Path, trust_remote_code: bool, key: str) -> None:
+    """A model whose config asks for custom code runs only with ``model.trust_remote_code``; one whose type
+    transformers does not know cannot run at all."""
+    import transformers
+    from transformers import CONFIG_MAPPING
+
+    try:
+        config = json.loads(Path(config_file).read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{config_file}: unreadable config.json ({exc}); fix or replace it") from exc
+    if not isinstance(config, dict):
+        raise ConfigError(f"{config_file}: config.json is not a JSON object; fix or replace it")
+    model_type, auto_map = config.get("model_type"), config.get("auto_map")
+    if model_type in CONFIG_MAPPING:
+        return  # transformers' own classes; an auto_map beside them is not used without trust_remote_code
+    if auto_map and not trust_remote_code:
+        code = ", ".join(f"{name} -> {target}" for name, target in sorted(auto_map.items()))
+        raise ConfigError(f"{key}={config_file.parent} needs its own model code (config.json auto_map: {code}), "
+                          f"which bench does not run unless asked; set model.trust_remote_code=true if you trust "
+                          f"its source")
+    if not auto_map:
+        raise ConfigError(f"{key}={config_file.parent}: model_type {model_type!r} is not known to transformers "
+                          f"{transformers.__version__}; upgrade transformers or check config.json")
