@@ -84,6 +84,8 @@ def leaderboard(store: Path, out: Path | None) -> None:
     from bench.gym.frontier import stored_frontiers
     from bench.leaderboards.render import FRONTIER_FILE, write_leaderboard
 
+    if store.exists() and not store.is_dir():
+        raise BenchError(f"--store {store} is a file; give the results store directory that `bench run` wrote")
     if not store.is_dir():
         raise BenchError(f"results store {store} does not exist; run `bench run` first or pass --store")
     paths = write_leaderboard(store, out or store, frontiers=stored_frontiers(store, FRONTIER_FILE))

@@ -59,11 +59,14 @@ def directory_fingerprint(path: Path, patterns: tuple[str, ...] = ("*.json", "*.
     """Fingerprint of a model directory: the bytes of its weight, config and tokenizer files.
 
     A ``bench_fingerprint`` file written next to a checkpoint by bench itself is trusted instead of
-    re-hashing large weights; it is written in the same atomic step as the weights.
+    re-hashing large weights while the directory's manifest verifies (a copy that was edited, or a file
+    truncated since, is hashed afresh); both are written in the same atomic step as the weights.
     """
+    from bench.integrity import intact  # integrity hashes with this module's fingerprint()
+
     path = Path(path)
     stamp = path / STAMP_FILE
-    if stamp.is_file():
+    if stamp.is_file() and intact(path):
         return stamp.read_text().strip()
     files = sorted({p for pattern in patterns for p in path.glob(pattern) if p.is_file()})
     return fingerprint({p.name: file_fingerprint(p) for p in files})

@@ -182,15 +182,17 @@ def _decode(raw: bytes, where: str) -> str:
                         f"re-save the file as UTF-8") from exc
 
 
-def load_jsonl(path: Path) -> list[Example]:
+def load_jsonl(path: Path, key: str = "data.path") -> list[Example]:
     """Read and validate a JSONL file written by :func:`save_jsonl` (or by hand in that format).
 
-    Every error names the file and line. Ids must be unique within the file: datasets are subset and
-    matched to cached statistics by id.
+    Every error names the file and line (``key``: the setting that named the file). Ids must be unique within
+    the file: datasets are subset and matched to cached statistics by id.
     """
     path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{key}={path} is a directory; give the JSONL file itself")
     if not path.is_file():
-        raise DataError(f"data file {path} does not exist; check data.path")
+        raise DataError(f"{key}={path} does not exist; check {key}")
     examples, line_numbers = [], []
     with open(path, "rb") as handle:
         for line_no, raw in enumerate(handle, start=1):

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from bench import failpoints
 from bench.cached import read_record, write_record
 from bench.errors import BenchError
 from bench.evaluators.base import EvalInputs, Evaluator
@@ -156,5 +157,6 @@ def run_cached(evaluators: Sequence[Evaluator], inputs: EvalInputs, cache: Evalu
         cost = EvaluatorCost(seconds, seconds, samples, False, key, fingerprints)
         if cache is not None and evaluator.cacheable:
             cache.save(key, evaluator, metrics, cost)
+        failpoints.reached("evaluation")
         results[evaluator.name], costs[evaluator.name] = metrics, cost
     return _merge([(evaluator.name, results[evaluator.name]) for evaluator in evaluators]), costs

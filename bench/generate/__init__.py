@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from bench import failpoints
 from bench.cached import cached_record
 from bench.errors import BenchError
 from bench.fingerprint import directory_fingerprint, fingerprint
@@ -75,6 +76,7 @@ def generate(model_dir: Path, prompts: list[str], params: SamplingParams, cache_
 
     def compute() -> dict:
         samples = sample_texts(Path(model_dir), prompts, params, max_prompt_tokens, batch_prompts, dtype)
+        failpoints.reached("generation")
         return {"rows": [{"instruction": p, "output": s, "generator": generator_name, "sample": j}
                          for p, group in zip(prompts, samples, strict=True) for j, s in enumerate(group)]}
 

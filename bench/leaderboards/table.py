@@ -156,6 +156,8 @@ def read_metrics_rows(path: Path, store: Path | None = None) -> list[dict[str, A
     for name, value in cost.items():
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             row[f"cost_{name}"] = float(value)  # non-numeric cost entries (device names) are not aggregated
+    if provenance.get("superseded_by"):
+        return []  # replaced in its table by a later job of the same configuration (bench.runner.store)
     also = provenance.get("also_comparable_under", [])
     if not isinstance(also, list) or not all(isinstance(key, str) for key in also):
         raise _malformed(path, f"provenance.also_comparable_under must be a list of keys, got {also!r}")

@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 
 from bench.errors import ConfigError
+from bench.notices import notice
 
 WEIGHTS = ("*.safetensors",)
 PICKLE_WEIGHTS = ("*.bin", "*.pt", "*.pth", "*.ckpt")
@@ -100,7 +101,11 @@ def _check_architecture(config_file: Path, trust_remote_code: bool, key: str) ->
         raise ConfigError(f"{config_file}: config.json is not a JSON object; fix or replace it")
     model_type, auto_map = config.get("model_type"), config.get("auto_map")
     if model_type in CONFIG_MAPPING:
-        return  # transformers' own classes; an auto_map beside them is not used without trust_remote_code
+        if auto_map and not trust_remote_code:  # transformers then loads its own class and ignores the custom code
+            notice(f"{key}={config_file.parent} ships its own model code (config.json auto_map) for model_type "
+                   f"{model_type!r}; transformers' own {model_type} classes are used instead (set "
+                   f"model.trust_remote_code=true to run the model's code)")
+        return
     if auto_map and not trust_remote_code:
         code = ", ".join(f"{name} -> {target}" for name, target in sorted(auto_map.items()))
         raise ConfigError(f"{key}={config_file.parent} needs its own model code (config.json auto_map: {code}), "

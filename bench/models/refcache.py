@@ -27,7 +27,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
-from bench import atomic
+from bench import atomic, failpoints
 from bench.data.tokenize import Batch, TokenizedDataset, collate_rows
 from bench.errors import PlanError
 from bench.fingerprint import fingerprint
@@ -158,6 +158,7 @@ class ReferenceCache:
                         out[item] = {"value": torch.zeros(shape + tuple(value.shape[2:]), dtype=torch.float32)}
                     t = value.shape[1]
                     out[item]["value"][rows, :, :t] = value.float().cpu().view(len(rows), data.n, t, *value.shape[2:])
+                failpoints.reached("reference-pass")
         for item, tensors in out.items():
             path = self._path(item)
             with atomic.directory(path) as tmp:

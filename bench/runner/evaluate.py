@@ -71,8 +71,19 @@ class Evaluation:
             "evaluators": [e.identity() for e in self.evaluators],
             "heldout": [ex.id for ex in world.validation_examples],
             "judges": {name: judge.identity() for name, judge in world.judges.items()},
-            "bootstrap": config.eval.bootstrap_samples, "reference": world.base_fingerprint,
-            "select_on": config.eval.select_on})
+            "bootstrap": config.eval.bootstrap_samples, "reference": world.reference_id,
+            "select_on": config.eval.select_on,
+            "code": source_fingerprint(Evaluation, *map(type, self.evaluators), *map(type, world.judges.values()))})
+
+    def check_selection(self, judge: str) -> None:
+        """Sweeps pick their point by ``judge``'s win rate on the validation prompts: check, before training, that
+        the run has that judge and the win-rate evaluator."""
+        if judge not in self.world.judges:
+            raise ConfigError(f"eval.select_on={judge!r} is not a judge of this run (judges: "
+                              f"{', '.join(self.world.judges) or 'none'}); sweeps choose their point by its win rate")
+        if not any(evaluator.name == "win_rate" for evaluator in self.evaluators):
+            raise ConfigError(f"a sweep chooses its point by the {judge} win rate on validation prompts: add win_rate "
+                              f"to eval.evaluators")
 
     def _generate(self, model_dir: str | Path, name: str, seed: int, split: str) -> Generations:
         params = SamplingParams(**{**self.params.as_dict(), "seed": seed})

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import __version__, atomic
+from bench import __version__, atomic, failpoints
 from bench.config import RunConfig, to_yaml
 from bench.data.derive import derive
 from bench.data.kwise import first_k_responses
@@ -54,6 +54,7 @@ from bench.runner.store import (
     finished,
     job_dir,
     package_versions,
+    supersede_earlier,
     write_metrics,
 )
 from bench.runner.workers import run_in_workers, worker_count
@@ -116,6 +117,8 @@ class Runner:
         self.evaluation = Evaluation(config, self.world)
         for line in self.evaluation.log:
             say(line)
+        if any(job.swept for job in self.jobs):
+            self.evaluation.check_selection(config.eval.select_on)
         self._datasets: dict[str, TokenizedDataset] = {}
         self._rows: dict[str, list[Example]] = {}
         self._caches: dict[str, ReferenceCache | RowSubsetReference] = {}
@@ -323,14 +326,16 @@ class Runner:
 
     # keys ------------------------------------------------------------------------------------------
     def comparability_key(self) -> str:
-        """Rows share a table only when model, data, training budget and evaluation are the same.
+        """Rows share a table only when model, data, training budget and code, and evaluation are the same.
 
         The selector is not part of it: a selector is a column of the table (the objective x selector grid).
+        Nor is an objective's own source: a retrained objective replaces its earlier rows in the table
+        (:func:`bench.runner.store.supersede_earlier`).
         """
         return fingerprint({"model": self.world.base_fingerprint, "model_dtype": self.world.model_dtype,
                             "data": self.world.dataset_fingerprint, "native_data": self.native_fingerprints,
                             "data_settings": asdict(self.config.data), "train": asdict(self.config.train),
-                            "evaluation": self.evaluation.key})
+                            "training_source": self.training_source, "evaluation": self.evaluation.key})
 
     @cached_property
     def native_fingerprints(self) -> dict[str, str]:
@@ -542,7 +547,10 @@ class Runner:
             if (done := self.reusable(directory, quiet=True)) is not None:
                 return {**done, REUSED: True}, time.perf_counter() - started
             record = self.run_job(job, directory)
+            failpoints.reached("record")
             write_metrics(directory, record)
+            for earlier in supersede_earlier(directory, record):
+                self.say(f"{job.label}: replaces the earlier result in {earlier.name} (trained by other code)")
         return record, time.perf_counter() - started
 
     def run_in_process(self, pending: list[tuple[int, Job, Path]]) -> Iterator[tuple[Job, dict, float]]:

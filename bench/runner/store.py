@@ -86,6 +86,37 @@ def admit_to_benchmark(directory: Path, record: dict[str, Any], key: str) -> Non
         write_metrics(directory, record)
 
 
+SUPERSEDED_BY = "superseded_by"
+"""Provenance entry of a job's record that a later job of the same configuration replaced in its table."""
+SAME_CONFIGURATION = ("method", "seed", "selector", "hyperparameters")
+
+
+def supersede_earlier(directory: Path, record: dict[str, Any]) -> list[Path]:
+    """Mark the store's other jobs that ran the configuration of ``record`` for the same table as replaced by it.
+
+    An objective whose code changed is trained again under a new job key, into a new directory; its earlier
+    result, from the earlier code, must not count as a second seed of the same row. The earlier record stays
+    on disk (nothing computed is lost) with ``provenance.superseded_by`` naming the job that replaced it, and
+    the leaderboard reads past it. Returns the directories marked.
+    """
+    directory = Path(directory)
+    job, key = record["job"], record["provenance"]["comparability_key"]
+    marked = []
+    for other in sorted(directory.parent.glob(f"*-seed{job['seed']}-*")):
+        if other == directory or not other.is_dir():
+            continue
+        earlier = read_record(other / METRICS_FILE, "an earlier job's record", quiet=True)
+        if earlier is None or SUPERSEDED_BY in earlier.get("provenance", {}):
+            continue
+        tables = {earlier["provenance"].get("comparability_key"),
+                  *earlier["provenance"].get("also_comparable_under", [])}
+        if key in tables and all(earlier["job"].get(name) == job.get(name) for name in SAME_CONFIGURATION):
+            earlier["provenance"][SUPERSEDED_BY] = directory.name
+            write_record(other / METRICS_FILE, earlier)
+            marked.append(other)
+    return marked
+
+
 def write_metrics(directory: Path, record: dict[str, Any]) -> Path:
     """Write ``metrics.json`` atomically and sealed (the last step of a job), keeping the record it replaces.
 

@@ -112,9 +112,9 @@ def _source_world(config: RunConfig, progress: bool) -> World:
         raise BenchError(f"data.path={config.data.path} holds no rows")
     if len({ex.kind for ex in examples}) != 1:
         raise BenchError(f"data.path={config.data.path} mixes data kinds; use one kind per file")
-    prompts = (list(dict.fromkeys(ex.prompt for ex in load_jsonl(Path(config.data.test_path))))
+    prompts = (list(dict.fromkeys(ex.prompt for ex in load_jsonl(Path(config.data.test_path), "data.test_path")))
                if config.data.test_path else [])
-    validation = load_jsonl(Path(config.data.val_path)) if config.data.val_path else []
+    validation = load_jsonl(Path(config.data.val_path), "data.val_path") if config.data.val_path else []
     if validation and validation[0].kind != "pairs":
         raise BenchError(f"data.val_path={config.data.val_path} must hold pairs rows (chosen first)")
     base = str(user_model)

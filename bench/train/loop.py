@@ -21,7 +21,7 @@ from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
-from bench import atomic
+from bench import atomic, failpoints
 from bench.data.tokenize import Batch
 from bench.errors import BenchError
 from bench.methods.base import Objective
@@ -149,6 +149,7 @@ def train(objective: Objective, model: torch.nn.Module, tokenizer, batches: Batc
                       **accumulator.result(accelerator)}
             log.write(json.dumps(record) + "\n")
             log.flush()
+            failpoints.reached("training-step")
             bar.update(1)
             bar.set_postfix(loss=f"{record['loss']:.4f}")
             if config.snapshot_every and (step + 1) % config.snapshot_every == 0 and step + 1 < config.steps:

@@ -56,3 +56,13 @@ def test_missing_paths_and_uncached_hub_ids_say_what_they_are(tmp_path: Path, mo
     (tmp_path / "weights.bin").write_bytes(b"x")
     with pytest.raises(ConfigError, match=r"is a file but not a \.gguf model"):
         resolve_model(tmp_path / "weights.bin")
+
+
+def test_custom_code_beside_a_known_model_type_is_said_not_silently_ignored(
+        model_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """transformers loads its own class for a known model_type and ignores auto_map without trust_remote_code:
+    the model runs, and the user is told which code ran."""
+    config = json.loads((model_dir / "config.json").read_text())
+    (model_dir / "config.json").write_text(json.dumps({**config, "auto_map": {"AutoModelForCausalLM": "x.Custom"}}))
+    assert resolve_model(model_dir) == str(model_dir)
+    assert "ships its own model code" in caplog.text and "transformers' own llama classes are used" in caplog.text
