@@ -13,6 +13,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from bench.integrity import intact
+
 DIGEST_CHARS = 16
 
 
@@ -62,8 +64,6 @@ def directory_fingerprint(path: Path, patterns: tuple[str, ...] = ("*.json", "*.
     re-hashing large weights while the directory's manifest verifies (a copy that was edited, or a file
     truncated since, is hashed afresh); both are written in the same atomic step as the weights.
     """
-    from bench.integrity import intact  # integrity hashes with this module's fingerprint()
-
     path = Path(path)
     stamp = path / STAMP_FILE
     if stamp.is_file() and intact(path):

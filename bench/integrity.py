@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import BenchError
-from bench.fingerprint import fingerprint
 
 MANIFEST = "bench_manifest.json"
 CHECKSUM = "checksum"
-"""The key of a sealed record that holds the fingerprint of the rest of it."""
+"""The key of a sealed record that holds the SHA-256 of the rest of it."""
+CHECKSUM_CHARS = 16
 
 
 class Damaged(BenchError):
@@ -94,9 +94,13 @@ def intact(directory: Path) -> bool:
 
 
 def _checksum(record: dict[str, Any]) -> str:
+    """SHA-256 of the record's canonical JSON (sorted keys, no whitespace), the same before writing and after
+    reading back, since JSON keeps ints and floats apart."""
     # NaN is not equal to itself, and JSON writes it as a bare token; hash its spelling instead.
-    return fingerprint(json.loads(json.dumps({k: v for k, v in record.items() if k != CHECKSUM}, default=str),
-                                  parse_constant=lambda token: f"<{token}>"))
+    plain = json.loads(json.dumps({k: v for k, v in record.items() if k != CHECKSUM}, default=str),
+                       parse_constant=lambda token: f"<{token}>")
+    canonical = json.dumps(plain, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:CHECKSUM_CHARS]
 
 
 def seal(record: dict[str, Any]) -> dict[str, Any]:

@@ -387,7 +387,8 @@ def aggregate_key(rows: pd.DataFrame, reported: list[str] | None = None) -> pd.D
         reported = rows.attrs.get(REPORTED_ATTR, {}).get(keys[0])
     if reported is None:
         reported = [c for c in value_columns(rows) if rows[c].notna().any()]
-    values = [c for c in value_columns(rows) if c in reported]
+    present = set(value_columns(rows))
+    values = [c for c in reported if c in present]  # the key's own order: other tables cannot reorder it
     rows = select_sweep_points(rows)
     grouped = rows.groupby(list(GROUP_COLUMNS), sort=False, dropna=False)
     table = _rank_and_sort(pd.DataFrame([_aggregate_runs(runs, values) for _, runs in grouped]))
