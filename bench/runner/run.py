@@ -72,9 +72,9 @@ DISTRIBUTION_CACHE_LIMIT = 512 * 2**20
 SELECTION_FILE = "selection.json"
 """Written into the directory of every job trained on the pool: which rows its selector kept, and why."""
 REFERENCE_SELECTOR = "-"
+"""The selector column of the untrained reference row (no data was selected for it)."""
 REUSED = "reused"
 """Marks the record of a job that another bench process finished while this one waited for its lock."""
-"""The selector column of the untrained reference row (no data was selected for it)."""
 
 
 TRAINING_CODE = (train, OfflineBatches, OnlineBatches, tokenize_dataset, encode_prompts_with_cuts, derive,
@@ -417,7 +417,6 @@ class Runner:
             else:
                 batches = OfflineBatches(self.dataset(job.dataset), self.config.train.micro_batch_size, job.seed,
                                          mismatched=needs.mismatched)
-
             result = train(job.objective, model, self.tokenizer, batches, self.reference_source(job),
                            self.train_config(job), directory, job.seed, progress=self.config.progress,
                            outcome_inputs=self.outcome_inputs(job))
@@ -461,13 +460,12 @@ class Runner:
         table too; a train-only run asks only for a trained checkpoint (rewriting the job's record would
         replace another run's evaluation with an empty one).
         """
-        if (directory / CHECKPOINT).exists() or (directory / METRICS_FILE).exists():
-            problem = checkpoint_problem(directory / CHECKPOINT)
-            if problem is not None:
-                if not quiet:
-                    notice(f"{problem}; the job {directory.name} is trained again")
-                return None
-        else:
+        if not ((directory / CHECKPOINT).exists() or (directory / METRICS_FILE).exists()):
+            return None  # never finished here
+        problem = checkpoint_problem(directory / CHECKPOINT)
+        if problem is not None:
+            if not quiet:
+                notice(f"{problem}; the job {directory.name} is trained again")
             return None
         if record := finished(directory, self.evaluation.key):
             admit_to_benchmark(directory, record, self.comparability_key())
