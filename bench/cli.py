@@ -110,8 +110,6 @@ def list_() -> None:
 @list_.command()
 def methods() -> None:
     """Every registered objective: family, reduction, needs, defaults and source."""
-    import pandas as pd
-
     from bench.methods import METHODS, build_objective
 
     rows = []
@@ -126,6 +124,61 @@ def methods() -> None:
                      "data": needs.data, "needs": ", ".join(declared) or "-",
                      "defaults": ", ".join(f"{k}={v}" for k, v in defaults.items()) or "-",
                      "source": objective.source})
+    _echo_rows(rows)
+
+
+@list_.command()
+def evaluators() -> None:
+    """Every registered evaluator: whether it is a default, what it needs, and what it measures."""
+    from bench.evaluators import DEFAULT_EVALUATORS, EVALUATORS
+
+    rows = []
+    for name in EVALUATORS.names():
+        cls = EVALUATORS.get(name)
+        needs = [label for flag, label in ((cls.needs_judges, "a judge"), (cls.needs_logps, "log-probs"),
+                                           (cls.needs_heldout_pairs, "held-out pairs"),
+                                           (cls.needs_token_entropy, "token entropies")) if flag]
+        rows.append({"name": name, "default": "yes" if name in DEFAULT_EVALUATORS else "-",
+                     "needs": ", ".join(needs) or "-", "measures": _first_sentence(cls.__doc__)})
+    _echo_rows(rows)
+
+
+@list_.command()
+def selectors() -> None:
+    """Every registered data selector and its parameters."""
+    from bench.data.selectors import SELECTORS
+
+    rows = [{"name": name, "parameters": ", ".join(f"{f.name}={f.default}" for f in
+                                                   dataclasses.fields(SELECTORS.get(name))) or "-",
+             "selects": _first_sentence(SELECTORS.get(name).__doc__)} for name in SELECTORS.names()]
+    _echo_rows(rows)
+
+
+@list_.command()
+def judges() -> None:
+    """Every judge kind ``eval.judges.NAME=KIND:ARGUMENT`` accepts, with the options it takes."""
+    import inspect
+
+    from bench.evaluators.judges import JUDGE_KINDS, judge_class
+
+    rows = []
+    for kind, (_, _, argument) in JUDGE_KINDS.items():
+        cls = judge_class(kind)
+        options = [f"{p.name}={p.default}" for p in inspect.signature(cls.__init__).parameters.values()
+                   if p.name not in ("self", argument)]
+        rows.append({"kind": kind, "spec": f"{kind}:<{argument}>", "options (eval.judge_options.NAME.*)":
+                     ", ".join(options) or "-", "judges by": _first_sentence(cls.__doc__)})
+    _echo_rows(rows)
+
+
+def _first_sentence(doc: str | None) -> str:
+    text = " ".join((doc or "").split())
+    return text.split(". ")[0].rstrip(".") if text else "-"
+
+
+def _echo_rows(rows: list[dict]) -> None:
+    import pandas as pd
+
     click.echo(pd.DataFrame(rows).to_markdown(index=False))
 
 

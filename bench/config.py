@@ -60,6 +60,9 @@ class ModelSettings:
     dtype: str = "auto"
     """``auto`` (bf16 on a GPU, fp32 on CPU) or a name of :data:`bench.models.loading.DTYPES`."""
     trust_remote_code: bool = False
+    chat_template: str | None = None
+    """A Jinja file to use as the tokenizer's chat template (for a model without one, or to replace it); the
+    base model is then saved once with it into the cache, and every checkpoint carries it."""
     sae_path: str | None = None
     """A sparse autoencoder on the base model's residual stream, in the sae-lens layout (cfg.json +
     sae_weights.safetensors), for objectives that read SAE codes (FPO); None on the gym: its own SAE."""
@@ -84,10 +87,16 @@ class EvalSettings:
     """What each checkpoint is evaluated with. None (the default): every default evaluator the run can use
     (:data:`bench.evaluators.DEFAULT_EVALUATORS`; those needing judges the run lacks are left out, said once);
     an explicit list is checked before any training; ``[]`` trains without evaluating."""
+    reference_outputs: str | None = None
+    """An alpaca_eval model_outputs file (``instruction``, ``output``) to compare the policies' test samples with,
+    instead of the base model's own samples: e.g. AlpacaEval 2's GPT-4 Turbo outputs. One output per prompt."""
     select_on: str = "gold"
     """Judge whose win rate on the validation prompts picks a sweep's point (``gold`` or ``proxy``)."""
     bootstrap_samples: int = 2000
     judges: dict[str, str] = field(default_factory=dict)
+    judge_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Options of the judges by name, typed by the judge class: ``eval.judge_options.llm.batch_size=4``,
+    ``eval.judge_options.rm.dtype=bfloat16`` (``bench list judges`` names each kind's options)."""
     """Extra judges by name: ``eval.judges.rm=reward-model:/models/rm``, ``eval.judges.llm=llm:/models/judge``
     or ``alpaca_eval:<annotator config>`` (see :func:`bench.evaluators.judges.build_judge`). A name becomes a
     file name and a metric prefix (``{name}_win_rate``), so it must be an identifier (bench.registry.NAME_RULE)."""
@@ -138,6 +147,7 @@ REPLACED_KEYS = {"data.selector": "selector=NAME[,NAME...] and selectors.NAME.PA
 """Keys earlier versions read, with what replaced them (named in the error instead of a near miss)."""
 GYM_POOLS = ("pairs", "kwise")
 JUDGES_PREFIX = "eval.judges."
+JUDGE_OPTIONS_PREFIX = "eval.judge_options."
 """``eval.judges.NAME=SPEC`` adds one judge to the ``eval.judges`` mapping."""
 
 
@@ -177,6 +187,12 @@ def build_config(overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
                                   f"sweep.dpo.beta=0.05,0.1 or selectors.alignment_potential.w=0.5)")
         elif key.startswith(JUDGES_PREFIX):
             _check_judge_name(key.removeprefix(JUDGES_PREFIX))  # an identifier, so the key has three parts
+        elif key.startswith(JUDGE_OPTIONS_PREFIX):
+            parts = key.removeprefix(JUDGE_OPTIONS_PREFIX).split(".")
+            if len(parts) != 2 or not all(parts):
+                raise ConfigError(f"override {key!r}: use {JUDGE_OPTIONS_PREFIX}NAME.OPTION=VALUE (e.g. "
+                                  f"{JUDGE_OPTIONS_PREFIX}llm.batch_size=4)")
+            _check_judge_name(parts[0])
         elif key in REPLACED_KEYS:
             raise ConfigError(f"config key {key!r} was removed; use {REPLACED_KEYS[key]}")
         elif key not in valid:
@@ -254,6 +270,9 @@ def _validate(config: RunConfig) -> None:
             raise ConfigError(f"generate.backend={config.generate.backend!r}: use one of {', '.join(BACKENDS)}")
         if config.model.dtype not in ("auto", *DTYPES):
             raise ConfigError(f"model.dtype={config.model.dtype!r}: use auto or one of {', '.join(DTYPES)}")
+    if config.model.chat_template and not config.model.path:
+        raise ConfigError("model.chat_template is set but model.path is not: the gym's reference model has its own "
+                          "template; give model.path=MODEL too, or drop model.chat_template")
     if config.workers < 0:
         raise ConfigError(f"workers={config.workers} must be >= 1, or 0 for one per CPU core")
     if not config.method:

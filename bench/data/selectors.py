@@ -120,13 +120,15 @@ def length_normalised_logps(pool: Sequence[Example], tokenizer, score_sequences:
     ``score_sequences`` sums response log-probs under the model (pass
     ``functools.partial(bench.models.scoring.sequence_logps, model, tokenizer)``; this package may not
     import the models). |y| counts the response tokens exactly as training tokenises them (truncated to
-    ``max_response_tokens``, EOS included), so the implicit margin is the one SimPO's LN would see.
+    ``max_response_tokens``, its end-of-turn token included when it fits), so the implicit margin is the one
+    SimPO's LN would see.
     """
     _require_pairs(pool, "implicit log-probs")
     prompts = [ex.prompt for ex in pool]
     responses = [[r.text for r in ex.responses] for ex in pool]
     sums = np.asarray(score_sequences(prompts, responses, max_prompt_tokens, max_response_tokens), dtype=np.float64)
-    encoded = encode_responses(tokenizer, [text for group in responses for text in group], max_response_tokens)
+    encoded = encode_responses(tokenizer, [ex.prompt for ex in pool for _ in ex.responses],
+                               [text for group in responses for text in group], max_response_tokens)
     lengths = np.array([len(ids) for ids in encoded], dtype=np.float64).reshape(len(pool), 2)
     if sums.shape != lengths.shape:
         raise DataError(f"the sequence scorer returned shape {sums.shape} for {len(pool)} pairs; expected "

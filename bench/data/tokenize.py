@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import Tensor
 
+from bench.data.conversation import Prompt, messages
 from bench.data.records import Example
 from bench.errors import ConfigError, DataError
 from bench.fingerprint import fingerprint
@@ -73,12 +74,33 @@ class TokenizedDataset:
         return len(self.prompt_ids)
 
 
-def format_prompt(tokenizer, prompt: str) -> str:
-    """The prompt as the model sees it: the chat template with the generation marker, if any."""
+def format_prompt(tokenizer, prompt: Prompt) -> str:
+    """The prompt as the model sees it: the chat template with the generation marker, if any.
+
+    A tokenizer without a chat template takes a plain prompt as it is; a conversation needs a template.
+    """
     if getattr(tokenizer, "chat_template", None):
-        return tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
-                                             add_generation_prompt=True)
+        return tokenizer.apply_chat_template(messages(prompt), tokenize=False, add_generation_prompt=True)
+    if not isinstance(prompt, str):
+        raise ConfigError("a conversation prompt needs a chat template and the model's tokenizer has none; give "
+                          "one with model.chat_template=FILE (a Jinja template, e.g. the instruct model's)")
     return prompt
+
+
+def reply_text(tokenizer, prompt: Prompt, response: str) -> str:
+    """The assistant turn ``response`` to ``prompt`` exactly as the chat template renders it after the prompt's
+    generation marker (the reply, its end-of-turn token and what the template adds after it); the response and
+    the end-of-sequence token for a tokenizer without a template."""
+    if not getattr(tokenizer, "chat_template", None):
+        return response + (tokenizer.eos_token or "")
+    opening = format_prompt(tokenizer, prompt)
+    whole = tokenizer.apply_chat_template([*messages(prompt), {"role": "assistant", "content": response}],
+                                          tokenize=False)
+    if not whole.startswith(opening):
+        raise ConfigError("the chat template renders a prompt differently once a reply follows it (the generation "
+                          "prompt is not a prefix of the conversation), so the reply's tokens cannot be separated "
+                          "from the prompt's; use a template where it is (model.chat_template=FILE)")
+    return whole[len(opening):]
 
 
 def _check_limit(name: str, value: int) -> None:
@@ -86,7 +108,7 @@ def _check_limit(name: str, value: int) -> None:
         raise ConfigError(f"{name}={value} leaves no room for tokens; set it to at least 1")
 
 
-def encode_prompts_with_cuts(tokenizer, prompts: list[str],
+def encode_prompts_with_cuts(tokenizer, prompts: list[Prompt],
                              max_prompt_tokens: int) -> tuple[list[list[int]], list[bool]]:
     """Token ids of formatted prompts, left-truncated to ``max_prompt_tokens`` (keep the end, where the
     question and the generation marker are), and for each prompt whether it was cut."""
@@ -96,28 +118,31 @@ def encode_prompts_with_cuts(tokenizer, prompts: list[str],
     return [ids[-max_prompt_tokens:] for ids in encoded], [len(ids) > max_prompt_tokens for ids in encoded]
 
 
-def encode_prompts(tokenizer, prompts: list[str], max_prompt_tokens: int) -> list[list[int]]:
+def encode_prompts(tokenizer, prompts: list[Prompt], max_prompt_tokens: int) -> list[list[int]]:
     """Token ids of formatted prompts, left-truncated to ``max_prompt_tokens`` (keep the end)."""
     return encode_prompts_with_cuts(tokenizer, prompts, max_prompt_tokens)[0]
 
 
-def encode_responses_with_cuts(tokenizer, responses: list[str],
+def encode_responses_with_cuts(tokenizer, prompts: list[Prompt], responses: list[str],
                                max_response_tokens: int) -> tuple[list[list[int]], list[bool]]:
-    """Token ids of responses, and for each response whether it was cut.
+    """Token ids of each response as the assistant's reply to its prompt, and whether it was cut.
 
-    A response that fits with its EOS ends in EOS; a longer one keeps its first ``max_response_tokens``
-    tokens and gets no EOS, so training never teaches the model to stop where the text was cut.
+    A reply is what the chat template renders for it (:func:`reply_text`: with a template, its end-of-turn
+    token; without one, EOS), tokenised on its own as generation produces it after the prompt. A reply that
+    fits is kept whole; a longer one keeps its first ``max_response_tokens`` tokens and so loses its ending,
+    and training never teaches the model to stop where the text was cut.
     """
     _check_limit("max_response_tokens", max_response_tokens)
-    encoded = tokenizer(responses, add_special_tokens=False)["input_ids"]
-    eos = tokenizer.eos_token_id
-    cut = [len(ids) >= max_response_tokens for ids in encoded]
-    return [ids[:max_response_tokens] if over else [*ids, eos] for ids, over in zip(encoded, cut, strict=True)], cut
+    texts = [reply_text(tokenizer, prompt, response) for prompt, response in zip(prompts, responses, strict=True)]
+    encoded = tokenizer(texts, add_special_tokens=False)["input_ids"]
+    cut = [len(ids) > max_response_tokens for ids in encoded]
+    return [ids[:max_response_tokens] for ids in encoded], cut
 
 
-def encode_responses(tokenizer, responses: list[str], max_response_tokens: int) -> list[list[int]]:
-    """Token ids of responses: followed by EOS when that fits in ``max_response_tokens``, else cut to it."""
-    return encode_responses_with_cuts(tokenizer, responses, max_response_tokens)[0]
+def encode_responses(tokenizer, prompts: list[Prompt], responses: list[str],
+                     max_response_tokens: int) -> list[list[int]]:
+    """Token ids of responses as replies to their prompts, cut to ``max_response_tokens`` where longer."""
+    return encode_responses_with_cuts(tokenizer, prompts, responses, max_response_tokens)[0]
 
 
 def _field(examples: list[Example], name: str) -> Tensor | None:
@@ -138,7 +163,8 @@ def tokenize_dataset(examples: list[Example], tokenizer, max_prompt_tokens: int,
             raise DataError(f"row {ex.id}: {ex.n} responses where the dataset's rows have {n}; "
                             f"bench batches need the same number of responses per prompt")
     prompt_ids, prompts_cut = encode_prompts_with_cuts(tokenizer, [ex.prompt for ex in examples], max_prompt_tokens)
-    flat, responses_cut = encode_responses_with_cuts(tokenizer, [r.text for ex in examples for r in ex.responses],
+    flat, responses_cut = encode_responses_with_cuts(tokenizer, [ex.prompt for ex in examples for _ in ex.responses],
+                                                     [r.text for ex in examples for r in ex.responses],
                                                      max_response_tokens)
     response_ids = [flat[i * n:(i + 1) * n] for i in range(len(examples))]
     key = fingerprint({"examples": [ex.id for ex in examples], "prompt_ids": prompt_ids,

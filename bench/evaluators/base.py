@@ -25,6 +25,9 @@ class Judge:
     """Base judge: ``preference`` gives P(a preferred over b) per prompt, 0.5 for a tie."""
 
     name: ClassVar[str] = ""
+    measured: ClassVar[bool] = True
+    """Whether held-out labels say how far to trust it (:mod:`bench.evaluators.judge_quality`): False for a
+    judge that defines the truth or the labels themselves (the gym's gold reward and its annotator)."""
 
     def identity(self) -> dict[str, Any]:
         """What fixes this judge's verdicts (name, model fingerprint, template hash, settings)."""

@@ -28,6 +28,7 @@ class GoldJudge(PointwiseJudge):
     """Scores responses by the gold reward r* (:func:`bench.gym.reward.gold_reward`)."""
 
     name: ClassVar[str] = "gold"
+    measured: ClassVar[bool] = False
 
     def identity(self) -> dict[str, Any]:
         return {"name": self.name, "version": REWARD_VERSION, "language_version": LANGUAGE_VERSION}
@@ -41,6 +42,7 @@ class AnnotatorJudge(PointwiseJudge):
     """Scores responses by the annotator's noiseless utility: the proxy the training labels came from."""
 
     name: ClassVar[str] = "proxy"
+    measured: ClassVar[bool] = False
 
     @property
     def spurious_markers(self) -> tuple[str, ...]:

@@ -20,6 +20,7 @@ from tabulate import tabulate
 
 from bench.atomic import write_text
 from bench.errors import BenchError
+from bench.evaluators.judge_quality import ACCURACY, POSITION_BIAS, is_judge_quality, untrustworthy
 from bench.fingerprint import fingerprint
 from bench.leaderboards.table import (
     CI_HIGH,
@@ -44,6 +45,8 @@ CSV_FILE = "leaderboard.csv"
 FRONTIER_FILE = "frontier.json"
 """Where a gym run leaves its frontier in its table's directory of the store, for later rebuilds to find."""
 NOT_AVAILABLE = "n/a"
+FLAG = "⚠"
+"""Marks the win rates of a judge whose held-out measurements say they are not evidence."""
 REFERENCE_SUFFIX = "_reference"
 GOLD_REWARD = "gold_reward"
 HIDDEN_IN_MARKDOWN = ("kl_stderr", REGRET_IS_BOUND)
@@ -137,6 +140,43 @@ def _judge_label(metric: str, suffix: str) -> str:
     return metric[: -len(suffix)].rstrip("_") if metric.endswith(suffix) else metric
 
 
+def _judges(win_rates: list[str]) -> list[str]:
+    """The judges behind the table's win-rate columns (``gold`` of ``gold_win_rate`` and ``gold_lc_win_rate``)."""
+    return list(dict.fromkeys(_judge_label(m, "win_rate").removesuffix("_lc") for m in win_rates))
+
+
+def _judge_quality(table: pd.DataFrame) -> dict[str, float]:
+    """The reference row's judge-quality metrics (:mod:`bench.evaluators.judge_quality`), measured once per table."""
+    reference = table[table["method"] == REFERENCE_METHOD]
+    if reference.empty:
+        return {}
+    row = reference.iloc[0]
+    return {c: float(row[c]) for c in table.columns if is_judge_quality(str(c)) and pd.notna(row[c])}
+
+
+def _judges_markdown(quality: dict[str, float], flags: dict[str, str]) -> list[str]:
+    """The judges section: held-out accuracy and position bias per judge, and how far every two agree."""
+    judges = sorted({c.rsplit(f"_{ACCURACY}", 1)[0] for c in quality if c.endswith(ACCURACY)})
+    if not judges:
+        return []
+    rows = [[cell(judge), f"{quality[f'{judge}_{ACCURACY}']:.1f} [{quality[f'{judge}_{ACCURACY}_ci_low']:.1f}, "
+                          f"{quality[f'{judge}_{ACCURACY}_ci_high']:.1f}]",
+             f"{quality[f'{judge}_{POSITION_BIAS}']:.1f}", f"{FLAG} not evidence" if judge in flags else "ok"]
+            for judge in judges]
+    lines = ["", "## Judges, on the held-out pairs", "",
+             tabulate(rows, headers=["judge", "accuracy % [95% CI]", "position bias %", "verdict"], tablefmt="pipe",
+                      disable_numparse=True, colalign=["left", "right", "right", "left"]),
+             "", "accuracy: how often the judge prefers the held-out pair's chosen response (50 is chance); position "
+                 "bias: how often its verdict flips when the two answers swap places."]
+    pairs = [c.removeprefix("agreement_") for c in quality if c.startswith("agreement_")]
+    if pairs:
+        agreement = [[cell(pair.replace("_vs_", " vs ")), f"{quality['agreement_' + pair]:.1f}",
+                      _number(quality.get("kappa_" + pair, math.nan), 3)] for pair in pairs]
+        lines += ["", tabulate(agreement, headers=["judges", "agreement %", "Cohen's kappa"], tablefmt="pipe",
+                               disable_numparse=True, colalign=["left", "right", "right"])]
+    return lines
+
+
 def _hyperparameter_text(blob: Any) -> str:
     try:
         values = json.loads(str(blob))
@@ -218,13 +258,16 @@ def to_markdown(table: pd.DataFrame) -> str:
         columns["chosen (grid)"] = [f"{c} ({g})" if g else "-" for c, g in zip(table["chosen"], table["grid"],
                                                                               strict=True)]
     columns["seeds"] = [str(int(v)) for v in table["n_seeds"]]
+    quality = _judge_quality(table)
+    flags = {judge: reason for judge in _judges(win_rates) if (reason := untrustworthy(quality, judge))}
     for metric in win_rates:
         label = _judge_label(metric, "win_rate")
-        columns[f"{label} WR" if label else "WR"] = [_win_rate_cell(row, metric)
-                                                     for _, row in table.iterrows()]
+        mark = FLAG if any(label.removesuffix("_lc") == judge for judge in flags) else ""
+        columns[f"{label} WR{mark}" if label else "WR"] = [_win_rate_cell(row, metric)
+                                                           for _, row in table.iterrows()]
     for metric in rewards:
         columns[f"{_judge_label(metric, 'reward')} reward"] = _number_column(table[metric])
-    shown = set(win_rates) | ci_columns | set(rewards) | set(HIDDEN_IN_MARKDOWN)
+    shown = set(win_rates) | ci_columns | set(rewards) | set(HIDDEN_IN_MARKDOWN) | set(quality)
     notes: list[str] = []
     for metric in [c for c in NAMED_COLUMNS if c in values] + values:
         if metric in shown or metric.startswith("cost_"):
@@ -271,7 +314,10 @@ def to_markdown(table: pd.DataFrame) -> str:
                      "budgets are not equal.")
     if notes:
         lines.append(f"Same on every row (reference samples): {'; '.join(notes)}.")
+    lines.extend(f"{FLAG} judge {judge}: {reason}: its win rates in this table are not evidence."
+                 for judge, reason in flags.items())
     lines.append(f"Every column at full precision (standard errors, costs, job ids) is in {CSV_FILE}.")
+    lines.extend(_judges_markdown(quality, flags))
     if primary:
         lines.extend(_grid_markdown(table, primary))
     return "\n".join(lines) + "\n"

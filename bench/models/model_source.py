@@ -114,3 +114,54 @@ def _check_architecture(config_file: Path, trust_remote_code: bool, key: str) ->
     if not auto_map:
         raise ConfigError(f"{key}={config_file.parent}: model_type {model_type!r} is not known to transformers "
                           f"{transformers.__version__}; upgrade transformers or check config.json")
+
+
+PREPARED_DIRECTORY = "models"
+"""Under the cache: base models bench converted once into a plain save_pretrained directory."""
+
+
+def prepare_model(location: str, cache: Path, chat_template: str | None = None, trust_remote_code: bool = False,
+                  key: str = "model.path") -> str:
+    """A save_pretrained directory of the model at ``location`` (from :func:`resolve_model`) that every later load
+    reads directly: the model itself when it is already one and no chat template is imposed; otherwise a copy
+    in the cache, made once, with the GGUF dequantised and ``chat_template`` (a Jinja file) saved with the
+    tokenizer. Every stage of a run loads the base model again (reference pass, training, generation, scoring),
+    and dequantising a GGUF file each time costs more than the stage; a trained checkpoint then carries the same
+    tokenizer and template as its base.
+    """
+    from bench.cached import cached_directory
+    from bench.fingerprint import file_fingerprint, fingerprint
+    from bench.models.loading import load_causal_lm, load_tokenizer
+
+    source = Path(location)
+    template = _read_template(chat_template) if chat_template else None
+    if source.is_dir() and template is None:
+        return str(source)
+    identity = file_fingerprint(source) if source.is_file() else fingerprint(
+        {p.name: file_fingerprint(p) for p in sorted(source.iterdir()) if p.is_file()})
+    directory = Path(cache) / PREPARED_DIRECTORY / fingerprint({"model": identity, "chat_template": template})
+
+    def convert(tmp: Path) -> None:
+        model = load_causal_lm(source, dtype="float32", trust_remote_code=trust_remote_code)
+        tokenizer = load_tokenizer(source, trust_remote_code=trust_remote_code)
+        if template is not None:
+            tokenizer.chat_template = template
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+
+    if cached_directory(directory, convert, f"the base model prepared from {key}={location}"):
+        notice(f"{key}={location}: converted once into {directory} (safetensors, float32"
+               f"{', with the chat template of ' + str(chat_template) if chat_template else ''}); later runs load it")
+    return str(directory)
+
+
+def _read_template(path: str) -> str:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"model.chat_template={path}: cannot be read ({exc.strerror}); give a Jinja template "
+                          f"file") from exc
+    if "{%" not in text and "{{" not in text:
+        raise ConfigError(f"model.chat_template={path} holds no Jinja markup; give a chat template (the "
+                          f"chat_template.jinja of an instruct model, for instance)")
+    return text

@@ -29,7 +29,8 @@ def _score_samples(model: torch.nn.Module, tokenizer, prompts: list[str], sample
     """Apply ``per_row`` (a batch -> statistics of [rows] each) to every sample; returns one [P, k] per statistic."""
     k = len(samples[0])
     prompt_ids = encode_prompts(tokenizer, prompts, max_prompt_tokens)
-    flat = encode_responses(tokenizer, [s for group in samples for s in group], max_response_tokens)
+    flat = encode_responses(tokenizer, [p for p, group in zip(prompts, samples, strict=True) for _ in group],
+                            [s for group in samples for s in group], max_response_tokens)
     device = next(model.parameters()).device
     out: list[np.ndarray] = []
     model.eval()

@@ -22,8 +22,10 @@ from bench.errors import ConfigError
 from bench.evaluators import DEFAULT_EVALUATORS, build_evaluator
 from bench.evaluators.base import EvalInputs, Evaluator
 from bench.evaluators.cache import EvaluatorCache, run_cached
-from bench.fingerprint import directory_fingerprint, fingerprint
+from bench.evaluators.judge_quality import judge_quality
+from bench.fingerprint import directory_fingerprint, file_fingerprint, fingerprint
 from bench.generate import Generations, generate
+from bench.generate.outputs import reference_outputs_for, write_model_outputs
 from bench.models import scoring as scoring_module
 from bench.models.loading import load_causal_lm, load_tokenizer
 from bench.models.sampling import SamplingParams
@@ -73,7 +75,22 @@ class Evaluation:
             "judges": {name: judge.identity() for name, judge in world.judges.items()},
             "bootstrap": config.eval.bootstrap_samples, "reference": world.reference_id,
             "select_on": config.eval.select_on,
+            "reference_outputs": (None if config.eval.reference_outputs is None
+                                  else file_fingerprint(Path(config.eval.reference_outputs))),
             "code": source_fingerprint(Evaluation, *map(type, self.evaluators), *map(type, world.judges.values()))})
+
+    def write_outputs(self, directory: Path, model_dir: str | Path, name: str, generator: str,
+                      seed: int = REFERENCE_SAMPLE_SEED, file_name: str = "model_outputs") -> list[Path]:
+        """The test samples of ``model_dir`` (drawn with ``seed``, read back from the generation cache) as
+        alpaca_eval model_outputs files in ``directory`` (:mod:`bench.generate.outputs`)."""
+        samples = self._generate(model_dir, name, seed, "test").samples
+        return write_model_outputs(directory, self.prompts["test"], samples, generator, file_name)
+
+    def judge_quality(self) -> dict[str, float]:
+        """How far each judge can be trusted, on the held-out pairs (:mod:`bench.evaluators.judge_quality`):
+        recorded with the reference row, once per table."""
+        return judge_quality(self.world.judges, self.world.validation_examples,
+                             n_boot=self.config.eval.bootstrap_samples, seed=REFERENCE_SAMPLE_SEED)
 
     def check_selection(self, judge: str) -> None:
         """Sweeps pick their point by ``judge``'s win rate on the validation prompts: check, before training, that
@@ -96,8 +113,18 @@ class Evaluation:
         """The test-prompt samples ``evaluate`` drew (from the generation cache when it ran before)."""
         return self._generate(model_dir, name, seed, "test").samples
 
-    def reference_samples(self, split: str) -> Generations:
-        return self._generate(self.world.base_model, "reference", REFERENCE_SAMPLE_SEED, split)
+    def reference_samples(self, split: str) -> list[list[str]]:
+        """What the policy's samples are compared with: ``eval.reference_outputs`` on the test prompts when given
+        (one output per prompt, as alpaca_eval compares with GPT-4 Turbo's), else the base model's own samples."""
+        if split == "test" and self.reference_outputs is not None:
+            return self.reference_outputs
+        return self._generate(self.world.base_model, "reference", REFERENCE_SAMPLE_SEED, split).samples
+
+    @cached_property
+    def reference_outputs(self) -> list[list[str]] | None:
+        """``eval.reference_outputs`` matched to the test prompts by instruction (None when not given)."""
+        path = self.config.eval.reference_outputs
+        return None if path is None else reference_outputs_for(Path(path), self.prompts["test"])
 
     @cached_property
     def _reference_model(self):
@@ -169,7 +196,7 @@ class Evaluation:
         policy = self._generate(model_dir, name, seed, split)
         prompts = self.prompts[split]
         inputs = EvalInputs(prompts=prompts, policy_samples=policy.samples,
-                            reference_samples=self.reference_samples(split).samples, judges=self.world.judges,
+                            reference_samples=self.reference_samples(split), judges=self.world.judges,
                             seed=seed, policy_model=str(model_dir), reference_model=str(self.world.base_model))
         is_reference = str(model_dir) == str(self.world.base_model)
         with_heldout = split == "test" and bool(self.world.validation_examples)

@@ -32,6 +32,7 @@ from bench.data.tokenize import TokenizedDataset, Truncation, encode_prompts_wit
 from bench.errors import ConfigError
 from bench.evaluators.head_to_head import head_to_head, head_to_head_markdown
 from bench.fingerprint import fingerprint
+from bench.generate.outputs import generator_name
 from bench.gym.frontier import gym_frontier, save_frontier, stored_frontiers
 from bench.leaderboards.plot import PLOT_FILE, method_points, plot_frontier
 from bench.leaderboards.render import FRONTIER_FILE, key_directory, write_leaderboard
@@ -425,6 +426,9 @@ class Runner:
                 self.say(f"{job.label}: resumed from the snapshot at step {resumed}")
         metrics, cost = (self.evaluation.evaluate(directory / CHECKPOINT, job.method) if self.evaluates
                          else ({}, {}))
+        if self.evaluates:
+            self.evaluation.write_outputs(directory, directory / CHECKPOINT, job.method,
+                                          generator_name(job.method, job.hyperparameters, job.seed))
         cost.update(training)
         record = {"job": {"id": directory.name, "method": job.method, "seed": job.seed,
                           "selector": job.selector.spec,
@@ -488,6 +492,12 @@ class Runner:
                 return
             metrics, cost = self.evaluation.evaluate(self.world.base_model, "reference-resample",
                                                      REFERENCE_ROW_SEED)
+            metrics.update(self.evaluation.judge_quality())
+            self.evaluation.write_outputs(directory, self.world.base_model, "reference-resample",
+                                          f"reference seed={REFERENCE_ROW_SEED}", REFERENCE_ROW_SEED)
+            self.evaluation.write_outputs(self.store / key_directory(self.comparability_key()), self.world.base_model,
+                                          "reference", "reference (the baseline every win rate compares against)",
+                                          file_name="reference_outputs")
             job = {"id": directory.name, "method": "reference", "seed": REFERENCE_ROW_SEED,
                    "selector": REFERENCE_SELECTOR, "hyperparameters": {}, "reduction": "-", "family": "reference",
                    "steps": 0}

@@ -21,7 +21,7 @@ from bench.errors import BenchError
 from bench.evaluators.base import Judge
 from bench.fingerprint import directory_fingerprint, file_fingerprint, fingerprint
 from bench.models.loading import dtype_name
-from bench.models.model_source import resolve_model
+from bench.models.model_source import prepare_model, resolve_model
 from bench.train.batches import RewardFunction
 
 
@@ -73,26 +73,38 @@ def _model_fingerprint(path: str) -> str:
 def build_world(config: RunConfig, progress: bool) -> World:
     """Build or load everything the run's jobs share (the gym is built here when it is the source)."""
     world = _source_world(config, progress)
-    _add_configured_judges(world, config.eval.judges)
+    _add_configured_judges(world, config.eval.judges, config.eval.judge_options, Path(config.cache))
     return world
 
 
-def _add_configured_judges(world: World, specs: dict[str, str]) -> None:
-    """Build the run's extra judges; one that cannot run here (no API key, offline) is left out, said once."""
+def _add_configured_judges(world: World, specs: dict[str, str], options: dict[str, dict[str, Any]],
+                           cache: Path) -> None:
+    """Build the run's extra judges with their options; one that cannot run here (no API key, offline) is left
+    out, said once. Their verdicts are remembered in the cache (:mod:`bench.evaluators.judges.verdicts`), so the
+    evaluators, the head-to-head matrix and later runs share every comparison."""
     from bench.evaluators.judges import JudgeUnavailable, build_judge
+    from bench.evaluators.judges.verdicts import VERDICTS_FILE, VerdictStore, remembering
 
+    for name in options:
+        if name not in specs:
+            raise BenchError(f"eval.judge_options.{name}.* is set but the run has no judge {name!r} "
+                             f"(eval.judges: {', '.join(specs) or 'none'}); add eval.judges.{name}=SPEC")
+    store = VerdictStore(cache / VERDICTS_FILE)
     for name, spec in specs.items():
         if name in world.judges:
             raise BenchError(f"eval.judges.{name}: the run already has a judge named {name!r}; pick another name")
         try:
-            world.judges[name] = build_judge(spec)
+            judge = build_judge(spec, where=f"eval.judge_options.{name}", **options.get(name, {}))
         except JudgeUnavailable as unavailable:
             world.log.append(f"eval.judges.{name}: {unavailable}")
+            continue
+        world.judges[name] = remembering(judge, store)
 
 
 def _source_world(config: RunConfig, progress: bool) -> World:
-    user_model = (resolve_model(config.model.path, config.model.trust_remote_code) if config.model.path
-                  else None)  # checked before the gym is built or any data read
+    user_model = (prepare_model(resolve_model(config.model.path, config.model.trust_remote_code), Path(config.cache),
+                                config.model.chat_template, config.model.trust_remote_code)
+                  if config.model.path else None)  # checked before the gym is built or any data read
     if config.data.source == "gym":
         from bench.gym.build import build_gym
 

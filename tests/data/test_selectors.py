@@ -285,13 +285,13 @@ def test_length_normalised_logps_equal_a_direct_forward_pass() -> None:
     for p, ex in enumerate(pool):
         prompt_ids = encode_prompts(tokenizer, [ex.prompt], max_prompt)[0]
         for j, response in enumerate(ex.responses):
-            response_ids = encode_responses(tokenizer, [response.text], max_response)[0]
+            response_ids = encode_responses(tokenizer, [ex.prompt], [response.text], max_response)[0]
             with torch.no_grad():
                 logits = model(input_ids=torch.tensor([prompt_ids + response_ids])).logits[0].double()
             predicting = logits[len(prompt_ids) - 1:len(prompt_ids) - 1 + len(response_ids)].log_softmax(-1)
             token_logps = predicting[torch.arange(len(response_ids)), torch.tensor(response_ids)]
             assert ln[p, j] == pytest.approx(float(token_logps.mean()), rel=1e-5)
-    assert len(encode_responses(tokenizer, [pool[1].responses[1].text], max_response)[0]) == 6  # truncated
+    assert len(encode_responses(tokenizer, [pool[1].prompt], [pool[1].responses[1].text], max_response)[0]) == 6
 
 
 def test_a_uniform_model_has_ln_minus_log_vocabulary_whatever_the_length() -> None:

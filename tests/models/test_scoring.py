@@ -52,7 +52,7 @@ def test_entropy_equals_a_direct_unpadded_pass_per_sample() -> None:
     for p, prompt in enumerate(PROMPTS):
         prompt_ids = encode_prompts(tokenizer, [prompt], 16)[0]
         for j, sample in enumerate(SAMPLES[p]):
-            response_ids = encode_responses(tokenizer, [sample], 16)[0]  # EOS appended: it is predicted too
+            response_ids = encode_responses(tokenizer, [prompt], [sample], 16)[0]  # the reply's ending is predicted
             ids = torch.tensor([prompt_ids + response_ids])
             with torch.no_grad():
                 logits = model(input_ids=ids).logits[0].double()
