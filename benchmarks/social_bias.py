@@ -27,8 +27,9 @@ from bench.evaluators.lm_eval_tasks import use_offline_hub
 use_offline_hub()
 
 from bench.evaluators.lm_eval_data import bbq_override, crows_pairs_override, per_file_subset  # noqa: E402
-from bench.evaluators.lm_eval_tasks import model_fingerprint, packaged_gguf, run_lm_eval  # noqa: E402
+from bench.evaluators.lm_eval_tasks import model_fingerprint, run_lm_eval  # noqa: E402
 from bench.models.loading import load_causal_lm, load_tokenizer  # noqa: E402
+from bench.models.model_source import packaged_gguf  # noqa: E402
 
 DATA = Path(os.environ.get("BENCH_SHARED_DATA", Path(__file__).resolve().parents[1] / ".." / "shared" / "data"))
 CROWS_METRICS = ("pct_stereotype", "likelihood_diff")

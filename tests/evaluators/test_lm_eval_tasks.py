@@ -31,10 +31,10 @@ from bench.evaluators.lm_eval_tasks import (
     LmEvalResult,
     capability_deltas,
     has_general_vocabulary,
-    packaged_gguf,
     run_lm_eval,
     use_offline_hub,
 )
+from bench.models.model_source import packaged_gguf
 
 use_offline_hub()  # before lm-eval imports `datasets`
 
