@@ -59,8 +59,10 @@ def test_unknown_option_and_missing_model_are_config_errors() -> None:
         build_judge("reward-model")
     with pytest.raises(ConfigError, match="model given twice"):
         build_judge("llm:/a", model="/b")
-    with pytest.raises(ConfigError, match="not a local directory"):
+    with pytest.raises(ConfigError, match=r"judge llm: model=/no/such/model/dir does not exist"):
         build_judge("llm:/no/such/model/dir")
+    with pytest.raises(ConfigError, match=r"judge llm: model=org/judge is not a local directory and not in the local"):
+        build_judge("llm:org/judge")
 
 
 # --- reward-model -------------------------------------------------------------------------------------------

@@ -62,7 +62,7 @@ class LLMJudge(OrderedJudge):
                               f"answers meaning 'first is better' and 'second is better'")
         if batch_size < 1 or max_tokens < 2:
             raise ConfigError(f"judge llm: batch_size={batch_size} and max_tokens={max_tokens} must be >= 1 and >= 2")
-        self.path = resolve_local_model(model, self.name)
+        self.path = resolve_local_model(model, self.name, trust_remote_code)
         self.verdicts, self.batch_size, self.max_tokens = verdicts, batch_size, max_tokens
         self.dtype, self.trust_remote_code = dtype, trust_remote_code
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")

@@ -52,7 +52,7 @@ class RewardModelJudge(PointwiseJudge):
         if batch_size < 1 or max_tokens < 2:
             raise ConfigError(f"judge reward-model: batch_size={batch_size} and max_tokens={max_tokens} must be "
                               f">= 1 and >= 2")
-        self.path = resolve_local_model(model, self.name)
+        self.path = resolve_local_model(model, self.name, trust_remote_code)
         if self.path.is_file():
             raise ConfigError(f"judge reward-model: {self.path} is a file; a reward model is a save_pretrained "
                               f"directory (GGUF has no classification heads)")
