@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from bench.data.conversation import as_text
 from bench.errors import BenchError, ConfigError
 from bench.evaluators.judges.interface import OrderedJudge
 from bench.evaluators.judges.model_files import model_fingerprint, resolve_local_model
@@ -46,6 +47,8 @@ DEFAULT_VERDICTS: tuple[str, str] = ("1", "2")
 DEFAULT_BATCH_SIZE = 8
 """Comparisons per forward pass; each is two prompts (both orders)."""
 DEFAULT_MAX_TOKENS = 4096
+TRUNCATION_MARK = " [...]"
+"""Ends an answer the judge was shown only the start of (``max_answer_tokens``)."""
 
 
 class LLMJudge(OrderedJudge):
@@ -55,7 +58,8 @@ class LLMJudge(OrderedJudge):
 
     def __init__(self, model: str | Path, verdicts: Sequence[str] = DEFAULT_VERDICTS,
                  batch_size: int = DEFAULT_BATCH_SIZE, max_tokens: int = DEFAULT_MAX_TOKENS, dtype: str = "auto",
-                 trust_remote_code: bool = False, device: str | None = None) -> None:
+                 trust_remote_code: bool = False, device: str | None = None,
+                 max_answer_tokens: int | None = None) -> None:
         verdicts = tuple(str(v) for v in verdicts)
         if len(verdicts) != 2 or verdicts[0] == verdicts[1] or not all(v.strip() for v in verdicts):
             raise ConfigError(f"judge llm: verdicts={list(verdicts)} must be two different non-blank strings, the "
@@ -63,7 +67,11 @@ class LLMJudge(OrderedJudge):
         if batch_size < 1 or max_tokens < 2:
             raise ConfigError(f"judge llm: batch_size={batch_size} and max_tokens={max_tokens} must be >= 1 and >= 2")
         self.path = resolve_local_model(model, self.name, trust_remote_code)
+        if max_answer_tokens is not None and max_answer_tokens < 1:
+            raise ConfigError(f"judge llm: max_answer_tokens={max_answer_tokens} must be >= 1 (or null for whole "
+                              f"answers)")
         self.verdicts, self.batch_size, self.max_tokens = verdicts, batch_size, max_tokens
+        self.max_answer_tokens = max_answer_tokens
         self.dtype, self.trust_remote_code = dtype, trust_remote_code
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
 
@@ -87,11 +95,21 @@ class LLMJudge(OrderedJudge):
                     "chat_template": getattr(self.tokenizer, "chat_template", None)}
         return {"name": self.name, "model_fingerprint": model_fingerprint(self.path),
                 "prompt_template_hash": fingerprint(template), "verdicts": list(self.verdicts),
-                "orders": "both, averaged"}
+                "orders": "both, averaged", "max_answer_tokens": self.max_answer_tokens}
+
+    def shown(self, answer: str) -> str:
+        """An answer as the judge reads it: whole, or its first ``max_answer_tokens`` tokens and an ellipsis (a
+        small local judge's context, and its cost on a CPU, do not fit long answers)."""
+        if self.max_answer_tokens is None:
+            return answer
+        ids = self.tokenizer(answer, add_special_tokens=False)["input_ids"]
+        return answer if len(ids) <= self.max_answer_tokens else self.tokenizer.decode(
+            ids[:self.max_answer_tokens]) + TRUNCATION_MARK
 
     def render(self, instruction: str, first: str, second: str) -> str:
         """The exact text the judge model reads before its verdict, with ``first`` shown as answer 1."""
-        question = COMPARISON_TEMPLATE.format(instruction=instruction, first=first, second=second)
+        question = COMPARISON_TEMPLATE.format(instruction=instruction, first=self.shown(first),
+                                              second=self.shown(second))
         if self._chat:
             return self.tokenizer.apply_chat_template([{"role": "user", "content": question}], tokenize=False,
                                                       add_generation_prompt=True)
@@ -154,6 +172,6 @@ class LLMJudge(OrderedJudge):
         if not len(prompts) == len(a) == len(b):
             raise BenchError(f"judge llm: {len(prompts)} prompts, {len(a)} and {len(b)} responses; pass one pair "
                              f"per prompt")
-        first = self.first_verdict_probability([(self.render(p, x, y), self.render(p, y, x))
+        first = self.first_verdict_probability([(self.render(as_text(p), x, y), self.render(as_text(p), y, x))
                                                 for p, x, y in zip(prompts, a, b, strict=True)])
         return first[:, 0], 1.0 - first[:, 1]

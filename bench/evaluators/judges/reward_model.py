@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from transformers import AutoModelForSequenceClassification, PreTrainedModel
 
+from bench.data.conversation import Prompt, as_text, messages
 from bench.errors import BenchError, ConfigError
 from bench.evaluators.base import PointwiseJudge
 from bench.evaluators.judges.model_files import model_fingerprint, resolve_local_model
@@ -86,12 +87,12 @@ class RewardModelJudge(PointwiseJudge):
                 "prompt_template_hash": fingerprint({"chat_template": template, "separator": PLAIN_SEPARATOR}),
                 "label": self.label or 0, "max_tokens": self.max_tokens}
 
-    def conversation(self, prompt: str, response: str) -> str:
-        """The text the reward model scores for one (prompt, response)."""
+    def conversation(self, prompt: Prompt, response: str) -> str:
+        """The text the reward model scores for one (prompt, response): the whole conversation with the reply."""
         if getattr(self.tokenizer, "chat_template", None):
-            return self.tokenizer.apply_chat_template(
-                [{"role": "user", "content": prompt}, {"role": "assistant", "content": response}], tokenize=False)
-        return f"{prompt}{PLAIN_SEPARATOR}{response}"
+            return self.tokenizer.apply_chat_template([*messages(prompt), {"role": "assistant", "content": response}],
+                                                      tokenize=False)
+        return f"{as_text(prompt)}{PLAIN_SEPARATOR}{response}"
 
     def score(self, prompts: Sequence[str], responses: Sequence[str]) -> np.ndarray:
         if len(prompts) != len(responses):
