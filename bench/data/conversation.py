@@ -71,32 +71,45 @@ def as_text(prompt: Prompt) -> str:
     return "\n\n".join(f"{_TEXT_LABELS[m.role]}: {m.content}" for m in prompt)
 
 
-def _message(item: Any, i: int, where: str) -> Message:
-    """Parse turn ``i`` (a Message or a JSON object with role and content)."""
+def _message(item: Any, name: str, i: int, where: str) -> Message:
+    """Parse turn ``i`` of the conversation ``name`` (a Message, or a JSON object with role and content)."""
     if isinstance(item, Message):
         item = {"role": item.role, "content": item.content}
     if not isinstance(item, dict):
-        raise DataError(f"{where}: prompt turn {i} is {describe(item)}, expected {_MESSAGE_SHAPE}; fix the row")
+        raise DataError(f"{where}: {name} turn {i} is {describe(item)}, expected {_MESSAGE_SHAPE}; fix the row")
     extra = sorted(key for key, value in item.items() if key not in _MESSAGE_KEYS and value is not None)
     if extra:
-        raise DataError(f"{where}: prompt turn {i} has key {extra[0]!r}; a message has only role and content "
+        raise DataError(f"{where}: {name} turn {i} has key {extra[0]!r}; a message has only role and content "
                         f"(drop the key)")
     for key in _MESSAGE_KEYS:
         if item.get(key) is None:
-            raise DataError(f"{where}: prompt turn {i} has no {key!r}; every message needs role and content")
+            raise DataError(f"{where}: {name} turn {i} has no {key!r}; every message needs role and content")
     role, content = item["role"], item["content"]
     if not isinstance(role, str) or role not in ROLES:
-        raise DataError(f"{where}: prompt turn {i} has role {describe(role)}{closest(str(role), ROLES)}; "
+        raise DataError(f"{where}: {name} turn {i} has role {describe(role)}{closest(str(role), ROLES)}; "
                         f"use one of {', '.join(ROLES)}")
     if not isinstance(content, str):
-        raise DataError(f"{where}: prompt turn {i} content is {describe(content)}, expected a string; fix the row")
+        raise DataError(f"{where}: {name} turn {i} content is {describe(content)}, expected a string; fix the row")
     if not content.strip():
-        raise DataError(f"{where}: prompt turn {i} ({role}) is empty; fill it in or drop the turn")
+        raise DataError(f"{where}: {name} turn {i} ({role}) is empty; fill it in or drop the turn")
     return Message(role=role, content=content)
 
 
-def check_prompt(value: Any, where: str) -> Prompt:
-    """Validate a prompt read from a row and return it in canonical form; ``where`` names the row in errors.
+def parse_messages(value: Any, name: str, where: str) -> tuple[Message, ...]:
+    """A non-empty list of messages read from a row (the value of column ``name``), each with a known role and
+    a non-empty content; errors name ``where``, ``name`` and the turn. Where each role may stand is the
+    caller's rule (a prompt's is :func:`check_prompt`'s)."""
+    if not isinstance(value, (list, tuple)):
+        raise DataError(f"{where}: {name} is {describe(value)}, expected a list of messages "
+                        f'(objects like {{"role": "user", "content": ...}}); fix the row')
+    if not value:
+        raise DataError(f"{where}: {name} is an empty conversation; give at least one message")
+    return tuple(_message(item, name, i, where) for i, item in enumerate(value))
+
+
+def check_prompt(value: Any, where: str, name: str = "prompt") -> Prompt:
+    """Validate a prompt read from a row and return it in canonical form; ``where`` names the row in errors
+    (``name``: the column it came from).
 
     A conversation's turns must have known roles and non-empty contents, a system message may only come
     first, and the last turn is the user's (the response answers it). A conversation of a single user
@@ -108,18 +121,18 @@ def check_prompt(value: Any, where: str) -> Prompt:
             raise DataError(f"{where}: empty prompt; remove the row or fill it in")
         return value
     if not isinstance(value, (list, tuple)):
-        raise DataError(f"{where}: prompt is {describe(value)}, expected a string or a list of messages "
+        raise DataError(f"{where}: {name} is {describe(value)}, expected a string or a list of messages "
                         f'(objects like {{"role": "user", "content": ...}}); fix the row')
     if not value:
-        raise DataError(f"{where}: prompt is an empty conversation; give at least one user message")
-    turns = tuple(_message(item, i, where) for i, item in enumerate(value))
+        raise DataError(f"{where}: {name} is an empty conversation; give at least one user message")
+    turns = parse_messages(value, name, where)
     for i, turn in enumerate(turns):
         if turn.role == "system" and i > 0:
-            raise DataError(f"{where}: prompt turn {i} is a system message; only the first turn may be the "
+            raise DataError(f"{where}: {name} turn {i} is a system message; only the first turn may be the "
                             f"system's (merge it into turn 0 or drop it)")
     last = turns[-1]
     if last.role != "user":
-        raise DataError(f"{where}: prompt ends with a {last.role} turn (turn {len(turns) - 1}); a prompt's last "
+        raise DataError(f"{where}: {name} ends with turn {len(turns) - 1} from the {last.role}; a prompt's last "
                         f"turn is the user's and the reply to it is the response (move that turn out of the prompt)")
     if len(turns) == 1:
         return last.content

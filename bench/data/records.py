@@ -1,6 +1,7 @@
 """The records every data source produces and every consumer reads.
 
-A dataset is a list of :class:`Example`: one prompt with n responses. The data kind fixes what n and
+A dataset is a list of :class:`Example`: one prompt (a string or a conversation, see
+:mod:`bench.data.conversation`) with n responses. The data kind fixes what n and
 the response fields mean (see :mod:`bench.methods.base`): pairs (n = 2, index 0 chosen), k-wise
 (n = k, each with a score), unpaired (n = 1 with a desirability label), outcomes (n = 1 with a numeric
 outcome) and demonstrations (n = 1, for supervised fine-tuning). Records are plain frozen dataclasses
@@ -11,12 +12,13 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bench.atomic import write_text
+from bench.data.conversation import Prompt, check_prompt, describe, prompt_from_json, prompt_to_json
 from bench.errors import DataError, closest
 from bench.fingerprint import fingerprint
 
@@ -34,10 +36,10 @@ class Response:
 
 @dataclass(frozen=True)
 class Example:
-    """A prompt with n responses of one data kind."""
+    """A prompt (a string or a conversation ending in a user turn) with n responses of one data kind."""
 
     id: str
-    prompt: str
+    prompt: Prompt
     responses: tuple[Response, ...]
     kind: str
     meta: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
@@ -57,8 +59,7 @@ def validate(example: Example, where: str) -> Example:
     expected = _SHAPE.get(example.kind)
     if example.kind not in DATA_KINDS:
         raise DataError(f"{where}: unknown data kind {example.kind!r}")
-    if not example.prompt.strip():
-        raise DataError(f"{where}: empty prompt; remove the row or fill it in")
+    check_prompt(example.prompt, where)
     if expected is not None and example.n != expected:
         raise DataError(f"{where}: {example.kind} rows need {expected} response(s), got {example.n}")
     if example.kind == "kwise" and example.n < 2:
@@ -80,8 +81,10 @@ def validate(example: Example, where: str) -> Example:
 
 
 def to_json(example: Example) -> dict[str, Any]:
-    """The JSONL form of an example (None fields dropped)."""
+    """The JSONL form of an example (None fields dropped; a conversation prompt as its list of messages, a string
+    prompt as the string, so a string-prompt dataset's fingerprint is what it always was)."""
     row = asdict(example)
+    row["prompt"] = prompt_to_json(example.prompt)
     row["responses"] = [{k: v for k, v in r.items() if v is not None} for r in row["responses"]]
     return row
 
@@ -92,23 +95,13 @@ _INTEGER = ((int,), "an integer")
 _RESPONSE_FIELDS = {"text": _STRING, "score": _NUMBER, "label": _INTEGER, "outcome": _NUMBER}
 """Each response key and the JSON type it needs; every key but ``text`` may also be null (absent)."""
 _ROW_KEYS = ("id", "prompt", "kind", "responses")
-_JSON_TYPES = {type(None): "null", bool: "a boolean", int: "an integer", float: "a number", str: "a string",
-               list: "a list", dict: "an object"}
-
-
-def _describe(value: Any) -> str:
-    """A value as a JSON reader would name it: type, then the value itself, shortened."""
-    text = json.dumps(value, default=repr)
-    text = text if len(text) <= 40 else text[:37] + "..."
-    kind = _JSON_TYPES.get(type(value), type(value).__name__)
-    return kind if value is None else f"{kind} {text}"
 
 
 def _typed(value: Any, name: str, spec: tuple[tuple[type, ...], str], where: str) -> Any:
     """``value`` if it has one of ``spec``'s types (a bool is never a number); else a DataError naming ``name``."""
     types, expected = spec
     if isinstance(value, bool) or not isinstance(value, types):
-        raise DataError(f"{where}: {name} is {_describe(value)}, expected {expected}; fix the row")
+        raise DataError(f"{where}: {name} is {describe(value)}, expected {expected}; fix the row")
     return value
 
 
@@ -130,7 +123,8 @@ def from_json(row: Any, where: str) -> Example:
     """Parse and validate one JSONL row; ``where`` names it in errors (file:line).
 
     Every field's JSON type is checked before use, so a malformed row is one DataError naming the row
-    and the field, never a Python error from deep inside the harness.
+    and the field, never a Python error from deep inside the harness. ``prompt`` is a string or a list of
+    ``{"role", "content"}`` messages (:func:`bench.data.conversation.check_prompt`).
     """
     _typed(row, "the row", ((dict,), f"an object with keys {', '.join(_ROW_KEYS)}"), where)
     missing = [key for key in _ROW_KEYS if key not in row]
@@ -139,7 +133,7 @@ def from_json(row: Any, where: str) -> Example:
     row_id = str(_typed(row["id"], "id", ((str, int), "a string"), where))
     if not row_id.strip():
         raise DataError(f"{where}: id is empty; give every row a unique id")
-    prompt = _typed(row["prompt"], "prompt", _STRING, where)
+    prompt = prompt_from_json(row["prompt"], where)
     kind = _typed(row["kind"], "kind", _STRING, where)
     items = _typed(row["responses"], "responses", ((list,), "a list of response objects"), where)
     meta = _typed(row.get("meta", {}), "meta", ((dict,), "an object"), where)
@@ -147,7 +141,7 @@ def from_json(row: Any, where: str) -> Example:
     return validate(Example(id=row_id, prompt=prompt, responses=responses, kind=kind, meta=meta), where)
 
 
-def _first_repeat(ids: Iterable[str]) -> tuple[str, int, int] | None:
+def first_repeat(ids: Iterable[str]) -> tuple[str, int, int] | None:
     """The first id that occurs twice, with the positions of both occurrences; None when all are unique."""
     seen: dict[str, int] = {}
     for position, row_id in enumerate(ids):
@@ -160,7 +154,7 @@ def _first_repeat(ids: Iterable[str]) -> tuple[str, int, int] | None:
 def check_unique_ids(ids: Iterable[str], where: str) -> None:
     """Refuse a dataset whose row ids repeat (``where`` names it); rows are matched by id, so a repeat
     would silently give one row another's statistics (e.g. a selected subset's reference log-probs)."""
-    repeat = _first_repeat(ids)
+    repeat = first_repeat(ids)
     if repeat is not None:
         row_id, first, second = repeat
         raise DataError(f"{where}: duplicate id {row_id!r} at rows {first} and {second} (counting from 0); "
@@ -182,18 +176,18 @@ def _decode(raw: bytes, where: str) -> str:
                         f"re-save the file as UTF-8") from exc
 
 
-def load_jsonl(path: Path, key: str = "data.path") -> list[Example]:
-    """Read and validate a JSONL file written by :func:`save_jsonl` (or by hand in that format).
+def read_jsonl(path: Path, key: str = "data.path") -> Iterator[tuple[int, Any]]:
+    """The JSON value of each non-blank line of a JSONL file, with its line number, read lazily.
 
-    Every error names the file and line (``key``: the setting that named the file). Ids must be unique within
-    the file: datasets are subset and matched to cached statistics by id.
+    The file is read as bytes so a line that is not UTF-8 or not JSON is one DataError naming file, line
+    and column (``key``: the setting that named the file), whatever the rows hold: bench records here,
+    any table format for :mod:`bench.data.sources`.
     """
     path = Path(path)
     if path.is_dir():
         raise DataError(f"{key}={path} is a directory; give the JSONL file itself")
     if not path.is_file():
         raise DataError(f"{key}={path} does not exist; check {key}")
-    examples, line_numbers = [], []
     with open(path, "rb") as handle:
         for line_no, raw in enumerate(handle, start=1):
             where = f"{path}:{line_no}"
@@ -205,9 +199,21 @@ def load_jsonl(path: Path, key: str = "data.path") -> list[Example]:
             except json.JSONDecodeError as exc:
                 raise DataError(f"{where}: not valid JSON ({exc.msg} at column {exc.pos + 1}); "
                                 f"fix or delete the line") from exc
-            examples.append(from_json(row, where))
-            line_numbers.append(line_no)
-    repeat = _first_repeat(ex.id for ex in examples)
+            yield line_no, row
+
+
+def load_jsonl(path: Path, key: str = "data.path") -> list[Example]:
+    """Read and validate a JSONL file written by :func:`save_jsonl` (or by hand in that format).
+
+    Every error names the file and line (``key``: the setting that named the file). Ids must be unique within
+    the file: datasets are subset and matched to cached statistics by id.
+    """
+    path = Path(path)
+    examples, line_numbers = [], []
+    for line_no, row in read_jsonl(path, key):
+        examples.append(from_json(row, f"{path}:{line_no}"))
+        line_numbers.append(line_no)
+    repeat = first_repeat(ex.id for ex in examples)
     if repeat is not None:
         row_id, first, second = repeat
         raise DataError(f"{path}:{line_numbers[second]}: id {row_id!r} already used on line {line_numbers[first]}; "

@@ -16,7 +16,6 @@ from typing import Any
 
 from bench import atomic
 from bench.data.conversation import Prompt, as_text
-from bench.errors import DataError
 
 
 def outputs_file(directory: Path, sample: int, name: str = "model_outputs") -> Path:
@@ -28,23 +27,6 @@ def generator_name(method: str, hyperparameters: Mapping[str, Any], seed: int) -
     """A readable name for the outputs of one job: ``dpo beta=0.1 seed=0``."""
     settings = " ".join(f"{key}={value}" for key, value in sorted(hyperparameters.items()) if key != "reduction")
     return " ".join(part for part in (method, settings, f"seed={seed}") if part)
-
-
-def reference_outputs_for(path: Path, prompts: Sequence[Prompt]) -> list[list[str]]:
-    """The outputs of an alpaca_eval ``model_outputs`` file for ``prompts``, matched by instruction, one per prompt.
-
-    A prompt the file does not answer is an error naming how many are missing and an example: a win rate
-    against a reference set must compare every prompt with the same set.
-    """
-    from bench.evaluators.alpaca_metrics import load_model_outputs
-
-    table = load_model_outputs(path)
-    by_instruction = dict(zip(table["instruction"].astype(str), table["output"], strict=True))
-    missing = [as_text(p) for p in prompts if as_text(p) not in by_instruction]
-    if missing:
-        raise DataError(f"eval.reference_outputs={path} has no output for {len(missing)} of {len(prompts)} test "
-                        f"prompts (e.g. {missing[0][:60]!r}); give outputs for every evaluation instruction")
-    return [[by_instruction[as_text(p)]] for p in prompts]
 
 
 def write_model_outputs(directory: Path, prompts: Sequence[Prompt], samples: Sequence[Sequence[str]],

@@ -11,6 +11,7 @@ come from the test prompts.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -18,14 +19,16 @@ from typing import Any
 import numpy as np
 
 from bench.config import RunConfig
-from bench.errors import ConfigError
+from bench.data.conversation import Prompt, as_text
+from bench.errors import ConfigError, DataError
 from bench.evaluators import DEFAULT_EVALUATORS, build_evaluator
+from bench.evaluators.alpaca_metrics import load_model_outputs
 from bench.evaluators.base import EvalInputs, Evaluator
 from bench.evaluators.cache import EvaluatorCache, run_cached
 from bench.evaluators.judge_quality import judge_quality
 from bench.fingerprint import directory_fingerprint, file_fingerprint, fingerprint
 from bench.generate import Generations, generate
-from bench.generate.outputs import reference_outputs_for, write_model_outputs
+from bench.generate.outputs import write_model_outputs
 from bench.models import scoring as scoring_module
 from bench.models.loading import load_causal_lm, load_tokenizer
 from bench.models.sampling import SamplingParams
@@ -55,6 +58,21 @@ def choose_evaluators(config: RunConfig, world: World) -> tuple[list[Evaluator],
     log = [f"evaluators: left out {', '.join(unmet)} ({'; '.join(unmet.values())}); add a judge with "
            f"eval.judges.NAME=SPEC to use them"] if unmet else []
     return [e for e in evaluators if e.name not in unmet], log
+
+
+def reference_outputs_for(path: Path, prompts: Sequence[Prompt]) -> list[list[str]]:
+    """The outputs of an alpaca_eval ``model_outputs`` file for ``prompts``, matched by instruction, one per prompt.
+
+    A prompt the file does not answer is an error naming how many are missing and an example: a win rate
+    against a reference set must compare every prompt with the same set.
+    """
+    table = load_model_outputs(path)
+    by_instruction = dict(zip(table["instruction"].astype(str), table["output"], strict=True))
+    missing = [as_text(p) for p in prompts if as_text(p) not in by_instruction]
+    if missing:
+        raise DataError(f"eval.reference_outputs={path} has no output for {len(missing)} of {len(prompts)} test "
+                        f"prompts (e.g. {missing[0][:60]!r}); give outputs for every evaluation instruction")
+    return [[by_instruction[as_text(p)]] for p in prompts]
 
 
 class Evaluation:

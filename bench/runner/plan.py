@@ -141,7 +141,7 @@ def plan_jobs(config: RunConfig, variants: list[Variant], source_kind: str, has_
                 raise PlanError(f"method {method} needs a score per response; the dataset has none")
         if variant.grid_size > 1 and not has_validation:
             raise PlanError(f"sweep.{method}.* needs validation prompts to choose a point; "
-                            f"give data.val_path (the gym has them)")
+                            f"give data.val.path=FILE (held-out pairs; the gym has them)")
         for seed in config.seed:
             jobs.append(Job(method=method, seed=seed, objective=variant.objective, data_kind=needs.data,
                             dataset=dataset,

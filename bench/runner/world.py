@@ -14,9 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from bench.config import RunConfig
-from bench.data.records import Example, dataset_fingerprint, has_scores, load_jsonl
+from bench.config import RunConfig, given
+from bench.data.conversation import Prompt
+from bench.data.records import Example, dataset_fingerprint, has_scores
 from bench.data.selectors import explicit_scores_from_meta, explicit_scores_from_responses
+from bench.data.sources import load_examples, load_prompts
 from bench.errors import BenchError
 from bench.evaluators.base import Judge
 from bench.fingerprint import directory_fingerprint, file_fingerprint, fingerprint
@@ -30,7 +32,7 @@ class World:
     base_model: str
     base_fingerprint: str
     train_examples: list[Example]
-    test_prompts: list[str]
+    test_prompts: list[Prompt]
     validation_examples: list[Example]
     """Held-out preference pairs (empty when the run has none): reward accuracy and sweep selection."""
     judges: dict[str, Judge]
@@ -119,16 +121,12 @@ def _source_world(config: RunConfig, progress: bool) -> World:
                      log=list(gym.log), gym=gym,
                      native_datasets={"kwise": gym.dataset("kwise"), "outcomes": gym.dataset("outcomes")},
                      explicit_scores=explicit_scores_from_meta)
-    examples = load_jsonl(Path(config.data.path))
-    if not examples:
-        raise BenchError(f"data.path={config.data.path} holds no rows")
-    if len({ex.kind for ex in examples}) != 1:
-        raise BenchError(f"data.path={config.data.path} mixes data kinds; use one kind per file")
-    prompts = (list(dict.fromkeys(ex.prompt for ex in load_jsonl(Path(config.data.test_path), "data.test_path")))
-               if config.data.test_path else [])
-    validation = load_jsonl(Path(config.data.val_path), "data.val_path") if config.data.val_path else []
+    examples = load_examples(config.data, "data")
+    prompts = load_prompts(config.data.test, "data.test") if given(config.data.test) else []
+    validation = load_examples(config.data.val, "data.val") if given(config.data.val) else []
     if validation and validation[0].kind != "pairs":
-        raise BenchError(f"data.val_path={config.data.val_path} must hold pairs rows (chosen first)")
+        raise BenchError(f"data.val.path={config.data.val.path} holds {validation[0].kind} rows; held-out data must be "
+                         f"preference pairs (any pairwise format: prompt/chosen/rejected, conversations, bench pairs)")
     base = str(user_model)
     return World(base_model=base, base_fingerprint=_model_fingerprint(base), train_examples=examples,
                  test_prompts=prompts, validation_examples=validation, judges={}, reward_function=None,

@@ -1,4 +1,5 @@
-"""Tests for bench.data.records: every malformed JSONL row is one DataError naming file, line and field."""
+"""Tests for bench.data.records: every malformed JSONL row is one DataError naming file, line and field; a prompt
+is a string or a conversation, and string-prompt datasets keep the fingerprint they always had."""
 
 from __future__ import annotations
 
@@ -8,7 +9,17 @@ from typing import Any
 
 import pytest
 
-from bench.data.records import Example, Response, check_unique_ids, from_json, load_jsonl, save_jsonl
+from bench.data.conversation import Message
+from bench.data.records import (
+    Example,
+    Response,
+    check_unique_ids,
+    dataset_fingerprint,
+    from_json,
+    load_jsonl,
+    save_jsonl,
+    to_json,
+)
 from bench.errors import DataError
 
 
@@ -30,7 +41,15 @@ def _write(path: Path, lines: list[str]) -> Path:
 
 MALFORMED: list[tuple[dict[str, Any] | list[int], str]] = [
     (_pair(prompt=5), "prompt is an integer 5, expected a string"),
-    (_pair(prompt=["a"]), 'prompt is a list ["a"], expected a string'),
+    (_pair(prompt=["a"]), 'prompt turn 0 is a string "a", expected an object like {"role": "user", "content": ...}'),
+    (_pair(prompt=[]), "prompt is an empty conversation; give at least one user message"),
+    (_pair(prompt=[{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]),
+     "prompt ends with turn 1 from the assistant; a prompt's last turn is the user's"),
+    (_pair(prompt=[{"role": "user", "content": "hi"}, {"role": "system", "content": "be brief"},
+                   {"role": "user", "content": "hi"}]),
+     "prompt turn 1 is a system message; only the first turn may be the system's"),
+    (_pair(prompt=[{"role": "human", "content": "hi"}]), 'prompt turn 0 has role a string "human"; use one of'),
+    (_pair(prompt=[{"role": "user", "content": " "}]), "prompt turn 0 (user) is empty; fill it in or drop the turn"),
     (_pair(responses=[{"text": "a"}, {"text": None}]), "responses[1].text is null, expected a string"),
     (_pair(responses=[{"text": 3.5}, {"text": "b"}]), "responses[0].text is a number 3.5, expected a string"),
     (_pair(responses=[{"text": "a"}, {"score": 1.0}]), "responses[1] has no 'text'; every response needs its text"),
@@ -136,3 +155,36 @@ def test_check_unique_ids_names_both_rows_of_an_in_memory_dataset() -> None:
         check_unique_ids(["a", "b", "c", "b"], "gym pairs")
     assert str(caught.value) == ("gym pairs: duplicate id 'b' at rows 1 and 3 (counting from 0); ids must be unique "
                                  "within a dataset (rename one)")
+
+
+CONVERSATION = (Message("system", "You are terse."), Message("user", "Name a fruit."), Message("assistant", "Apple."),
+                Message("user", "Another?"))
+
+
+def test_a_conversation_prompt_round_trips_through_jsonl(tmp_path: Path) -> None:
+    examples = [Example(id="c", prompt=CONVERSATION, kind="pairs", responses=(Response("Pear."), Response("No."))),
+                Example(id="s", prompt="plain", kind="pairs", responses=(Response("a"), Response("b")))]
+    save_jsonl(tmp_path / "out.jsonl", examples)
+    first = json.loads((tmp_path / "out.jsonl").read_text().splitlines()[0])
+    assert first["prompt"] == [{"role": "system", "content": "You are terse."},
+                               {"role": "user", "content": "Name a fruit."},
+                               {"role": "assistant", "content": "Apple."}, {"role": "user", "content": "Another?"}]
+    assert load_jsonl(tmp_path / "out.jsonl") == examples
+
+
+def test_a_one_user_message_conversation_is_read_as_its_string() -> None:
+    row = _pair(prompt=[{"role": "user", "content": "review the phone ."}])
+    assert from_json(row, "x:1") == from_json(_pair(), "x:1")
+    assert to_json(from_json(row, "x:1"))["prompt"] == "review the phone ."
+
+
+def test_the_fingerprint_of_string_prompt_data_is_unchanged() -> None:
+    """Pinned to the value before prompts could be conversations: reference caches are keyed by it."""
+    examples = [Example(id="x", prompt="review the phone .", kind="pairs",
+                        responses=(Response("good ."), Response("bad ."))),
+                Example(id="y", prompt="q", kind="kwise",
+                        responses=(Response("a", score=1.0), Response("b", score=0.5)), meta={"g": 1})]
+    assert dataset_fingerprint(examples) == "de657a8ad5aad16a"
+    as_conversation = Example(id="x", prompt=(Message("system", "s"), Message("user", "review the phone .")),
+                              kind="pairs", responses=examples[0].responses)
+    assert dataset_fingerprint([as_conversation, examples[1]]) != dataset_fingerprint(examples)

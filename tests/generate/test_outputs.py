@@ -9,7 +9,8 @@ import pytest
 
 from bench.data.conversation import Message
 from bench.errors import DataError
-from bench.generate.outputs import generator_name, reference_outputs_for, write_model_outputs
+from bench.generate.outputs import generator_name, write_model_outputs
+from bench.runner.evaluate import reference_outputs_for
 
 PROMPTS = ["What is 2+2?", (Message("system", "Be brief."), Message("user", "Name a colour."))]
 SAMPLES = [["4", "four"], ["Red.", "Blue."]]

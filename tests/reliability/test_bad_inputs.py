@@ -93,7 +93,7 @@ class Ctx:
     def data_run(self, data: Path, test: Path, *overrides: str) -> list[str]:
         """``bench run`` of dpo on a JSONL training file ``data`` with test prompts ``test`` and the smoke
         reference model."""
-        return self.run("method=dpo", "data.source=jsonl", f"data.path={data}", f"data.test_path={test}",
+        return self.run("method=dpo", "data.source=jsonl", f"data.path={data}", f"data.test.path={test}",
                         f"model.path={self.reference}", *overrides)
 
     def jsonl(self, *overrides: str, rows: list[Any] | None = None, raw: str | bytes | None = None) -> list[str]:
@@ -231,7 +231,7 @@ DATA: list[Case] = [
         _kwise(responses=[{"text": "a .", "scroe": 1.0}, {"text": "b .", "score": 0.5}])]), "scroe"),
     ("row-not-an-object", lambda c: c.jsonl(raw=_lines(_pair(), "[1, 2]")), "train.jsonl:2"),
     ("row-missing-kind", lambda c: c.jsonl(rows=[{k: v for k, v in _pair().items() if k != "kind"}]),
-     ("train.jsonl:1", "'kind'")),
+     ("train.jsonl", "cannot tell the data format", "id+prompt+kind+responses")),
     ("unknown-kind", lambda c: c.jsonl(rows=[_pair(kind="triples")]), ("train.jsonl:1", "triples")),
     ("pair-with-three-responses", lambda c: c.jsonl(rows=[
         _pair(responses=[{"text": "a ."}, {"text": "b ."}, {"text": "c ."}])]), ("train.jsonl:1", "got 3")),
@@ -240,16 +240,17 @@ DATA: list[Case] = [
                                                  + json.dumps(_pair("c")).encode().replace(b"phone", b"caf\xe9")
                                                  + b"\n")), "train.jsonl:3: not UTF-8"),
     ("duplicate-id", lambda c: c.jsonl(raw=_lines(_pair("abc"), _pair("x"), _pair("abc"))),
-     "train.jsonl:3: id 'abc' already used on line 1"),
+     ("train.jsonl:3: id 'abc' already used at", "train.jsonl:1")),
     ("empty-file", lambda c: c.jsonl(raw=""), ("train.jsonl", "no rows")),
     ("missing-file", lambda c: c.data_run(c.tmp / "missing.jsonl", c.test_prompts()), "missing.jsonl"),
     ("data-path-is-a-directory", lambda c: c.data_run(c.file("data-dir/x").parent, c.test_prompts()),
      ("data-dir", "is a directory")),
     ("missing-test-file", lambda c: c.data_run(c.file("train.jsonl", _lines(_pair())), c.tmp / "missing-test.jsonl"),
-     ("missing-test.jsonl", "data.test_path")),
-    ("validation-not-pairs", lambda c: c.jsonl(f"data.val_path={c.file('val.jsonl', _lines(_kwise()))}",
+     ("missing-test.jsonl", "data.test")),
+    ("validation-not-pairs", lambda c: c.jsonl(f"data.val.path={c.file('val.jsonl', _lines(_kwise()))}",
                                                rows=[_pair()]), "val.jsonl"),
-    ("mixed-kinds", lambda c: c.jsonl(rows=[_pair("a"), _kwise("b")]), ("train.jsonl", "mixes data kinds")),
+    ("mixed-kinds", lambda c: c.jsonl(rows=[_pair("a"), _kwise("b")]),
+     ("train.jsonl:2: kind 'kwise'", "one data kind per dataset")),
     ("kwise-without-scores", lambda c: c.jsonl(rows=[
         _kwise(responses=[{"text": "a ."}, {"text": "b ."}])]), ("train.jsonl:1", "score")),
     ("empty-prompt", lambda c: c.jsonl(rows=[_pair("a"), _pair("b", prompt="  ")]),
