@@ -31,6 +31,7 @@ REFERENCE_METHOD = "reference"
 PRIMARY_METRIC = "gold_win_rate"
 """Ranked by when present (the gym's true reward as judge); otherwise the first ``*_win_rate``."""
 WIN_RATE_SUFFIX = "win_rate"
+LC_WIN_RATE_SUFFIX = "_lc_win_rate"
 CI_LOW, CI_HIGH = "_ci_low", "_ci_high"
 
 RUN_COLUMNS: tuple[str, ...] = (
@@ -300,11 +301,13 @@ def win_rate_metrics(columns: list[str] | pd.Index) -> list[str]:
 
 
 def primary_metric(table: pd.DataFrame) -> str | None:
-    """The metric a table is ranked by: gold_win_rate when present, else its first win rate, else None."""
+    """The metric a table is ranked by: gold_win_rate when present, else its first raw win rate (a judge's own
+    verdicts before any length control), else its first win rate, else None."""
     candidates = [m for m in win_rate_metrics(table.columns) if table[m].notna().any()]
     if PRIMARY_METRIC in candidates:
         return PRIMARY_METRIC
-    return candidates[0] if candidates else None
+    raw = [m for m in candidates if not m.endswith(LC_WIN_RATE_SUFFIX)]
+    return (raw or candidates or [None])[0]
 
 
 def _check_one_key(rows: pd.DataFrame, key: str) -> None:
