@@ -296,8 +296,6 @@ def test_a_swept_method_is_one_grid_row_even_when_its_chosen_point_differs_per_s
 
 
 def test_a_judges_raw_win_rate_ranks_before_its_length_controlled_one() -> None:
-    from bench.leaderboards.table import primary_metric
-
     table = pd.DataFrame({"rm_lc_win_rate": [50.0], "rm_win_rate": [60.0]})
     assert primary_metric(table) == "rm_win_rate"
     assert primary_metric(pd.DataFrame({"rm_lc_win_rate": [50.0]})) == "rm_lc_win_rate"
