@@ -152,3 +152,23 @@ def test_user_text_cannot_break_or_script_a_markdown_table(tmp_path: Path) -> No
     table = [line for line in text.splitlines() if line.startswith("|")]
     assert len({line.count("|") - line.count("\\|") for line in table}) == 1  # every row has the header's cells
     assert "<script>" not in text and "&lt;script&gt;" in text and "evil\\|name" in text
+
+
+def test_a_judge_its_held_out_checks_distrust_is_flagged_beside_its_win_rates(tmp_path: Path) -> None:
+    write_job(tmp_path, "d", "dpo", 0, {**win_metrics("llm", 61.0), **win_metrics("rm", 55.0)})
+    write_job(tmp_path, "ref", "reference", 1, {
+        **win_metrics("llm", 50.0), **win_metrics("rm", 50.0),
+        "llm_heldout_accuracy": 51.0, "llm_heldout_accuracy_ci_low": 45.0, "llm_heldout_accuracy_ci_high": 57.0,
+        "llm_heldout_position_bias": 88.0,
+        "rm_heldout_accuracy": 71.0, "rm_heldout_accuracy_ci_low": 64.0, "rm_heldout_accuracy_ci_high": 78.0,
+        "rm_heldout_position_bias": 0.0, "agreement_llm_vs_rm": 52.0, "kappa_llm_vs_rm": 0.04})
+    text = to_markdown(aggregate(load_results(tmp_path))["key-a"])
+    header = next(line for line in text.splitlines() if line.startswith("|"))
+    assert "llm WR⚠" in header and "rm WR⚠" not in header and "rm WR" in header
+    assert "heldout" not in header and "agreement" not in header  # judge checks are a section, not columns
+    assert "⚠ judge llm: 88% of its held-out verdicts flip when the answers swap places; its held-out accuracy " \
+           "(51.0%, interval from 45.0) is not above chance: its win rates in this table are not evidence." in text
+    section = text[text.index("## Judges, on the held-out pairs"):]
+    assert "| llm     |     51.0 [45.0, 57.0] |              88.0 | ⚠ not evidence |" in section
+    assert "| rm      |     71.0 [64.0, 78.0] |               0.0 | ok" in section
+    assert "| llm vs rm |          52.0 |           0.040 |" in section

@@ -102,6 +102,12 @@ class Ctx:
         data = self.file("train.jsonl", raw if raw is not None else _lines(*(rows or [])))
         return self.data_run(data, self.test_prompts(), *overrides)
 
+    def trl(self, rows: list[Any], *overrides: str) -> list[str]:
+        """dpo on ``trl.jsonl`` holding TRL-format ``rows``, read through the ``hf`` source."""
+        data = self.file("trl.jsonl", _lines(*rows))
+        return self.run("method=dpo", "data.source=hf", f"data.path={data}", f"data.test.path={self.test_prompts()}",
+                        f"model.path={self.reference}", *overrides)
+
     def test_prompts(self) -> Path:
         return self.file("test.jsonl", _lines(*(_pair(f"t{i}") for i in range(3))))
 
@@ -255,6 +261,22 @@ DATA: list[Case] = [
         _kwise(responses=[{"text": "a ."}, {"text": "b ."}])]), ("train.jsonl:1", "score")),
     ("empty-prompt", lambda c: c.jsonl(rows=[_pair("a"), _pair("b", prompt="  ")]),
      "train.jsonl:2: empty prompt"),
+    # TRL-format rows through the hf source, as a researcher's own files arrive
+    ("trl-missing-column", lambda c: c.trl([{"prompt": "a ?", "chosen": "yes ."}], "data.format=preference"),
+     ("trl.jsonl", "rejected", "data.columns.rejected=COLUMN")),
+    ("trl-mixed-formats", lambda c: c.trl([{"prompt": "a ?", "chosen": "yes .", "rejected": "no ."},
+                                           {"prompt": "b ?", "completion": "yes .", "label": True}]),
+     ("trl.jsonl", "one format per file")),
+    ("trl-empty-chosen", lambda c: c.trl([{"prompt": "a ?", "chosen": " ", "rejected": "no ."}]),
+     ("trl.jsonl", "chosen")),
+    ("implicit-without-final-assistant", lambda c: c.trl([{
+        "chosen": [{"role": "user", "content": "a ?"}, {"role": "assistant", "content": "yes ."},
+                   {"role": "user", "content": "and ?"}],
+        "rejected": [{"role": "user", "content": "a ?"}, {"role": "assistant", "content": "no ."}]}]),
+     ("trl.jsonl", "assistant")),
+    ("hub-dataset-not-cached", lambda c: c.run("method=dpo", "data.source=hf", "data.path=nobody/no-such-dataset",
+                                               f"data.test.path={c.test_prompts()}", f"model.path={c.reference}"),
+     ("nobody/no-such-dataset", "not in the local Hugging Face cache")),
 ]
 
 def _config_only_model(c: Ctx) -> list[str]:
