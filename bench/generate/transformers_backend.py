@@ -9,6 +9,7 @@ import torch
 from bench.data.tokenize import encode_prompts
 from bench.models.loading import load_causal_lm, load_tokenizer
 from bench.models.sampling import SamplingParams, sample_token_ids
+from bench.progress import progress
 
 
 def sample_texts(model_dir: Path, prompts: list[str], params: SamplingParams, max_prompt_tokens: int,
@@ -21,7 +22,8 @@ def sample_texts(model_dir: Path, prompts: list[str], params: SamplingParams, ma
     model.eval()
     prompt_ids = encode_prompts(tokenizer, prompts, max_prompt_tokens)
     samples: list[list[str]] = []
-    for start in range(0, len(prompts), batch_prompts):
+    starts = range(0, len(prompts), batch_prompts)
+    for start in progress(starts, len(starts), f"generation ({len(prompts)} prompts x {params.n})"):
         chunk = prompt_ids[start:start + batch_prompts]
         ids = sample_token_ids(model, chunk, params, tokenizer.pad_token_id, tokenizer.eos_token_id,
                                generator_seed=params.seed * 1_000_003 + start)

@@ -37,6 +37,7 @@ from bench.models.logprobs import ResponseScores, response_scores
 from bench.models.residual import PooledFeatures
 from bench.models.sae import SparseAutoencoder
 from bench.notices import notice
+from bench.progress import progress
 from bench.source_fingerprint import source_fingerprint
 
 CACHE_FORMAT = "1"
@@ -143,7 +144,8 @@ class ReferenceCache:
         shape = (len(data), data.n, width)
         out: dict[str, dict[str, Tensor]] = {}
         with torch.inference_mode():
-            for start in range(0, len(data), PASS_BATCH_ROWS):
+            starts = range(0, len(data), PASS_BATCH_ROWS)
+            for start in progress(starts, len(starts), f"reference pass ({', '.join(items)})"):
                 rows = torch.arange(start, min(start + PASS_BATCH_ROWS, len(data)))
                 for item in items:
                     batch = collate_rows(data, rows, mismatched=item == "mismatched").to(_device(model))

@@ -15,6 +15,7 @@ from torch import Tensor
 
 from bench.data.tokenize import Batch, collate, encode_prompts, encode_responses
 from bench.models.logprobs import response_scores
+from bench.progress import progress
 
 SCORE_BATCH_PROMPTS = 64
 ENTROPY_BATCH_FLOATS = 2**26
@@ -35,7 +36,8 @@ def _score_samples(model: torch.nn.Module, tokenizer, prompts: list[str], sample
     out: list[np.ndarray] = []
     model.eval()
     with torch.inference_mode():
-        for start in range(0, len(prompts), batch_prompts):
+        starts = range(0, len(prompts), batch_prompts)
+        for start in progress(starts, len(starts), f"scoring ({len(prompts)} prompts x {k} samples)"):
             stop = min(start + batch_prompts, len(prompts))
             responses = [flat[i * k:(i + 1) * k] for i in range(start, stop)]
             batch = collate(prompt_ids[start:stop], responses, tokenizer.pad_token_id).to(device)

@@ -30,6 +30,7 @@ from bench.evaluators.judges.interface import OrderedJudge
 from bench.evaluators.judges.model_files import model_fingerprint, resolve_local_model
 from bench.fingerprint import fingerprint
 from bench.models.loading import load_causal_lm, load_tokenizer
+from bench.progress import progress
 
 COMPARISON_TEMPLATE = (
     "Two assistants answered the same instruction. Decide which answer serves the person who wrote the "
@@ -154,7 +155,8 @@ class LLMJudge(OrderedJudge):
         order = np.argsort([max(map(len, pair)) for pair in encoded], kind="stable")  # similar lengths batch up
         out = np.empty((len(pairs), 2), dtype=np.float64)
         with torch.inference_mode():
-            for start in range(0, len(order), self.batch_size):
+            starts = range(0, len(order), self.batch_size)
+            for start in progress(starts, len(starts), f"judge llm ({len(pairs)} comparisons, both orders)"):
                 rows = [ids for i in order[start:start + self.batch_size] for ids in encoded[i]]
                 width = max(map(len, rows))
                 input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in rows], device=self.device)

@@ -24,6 +24,7 @@ from bench.evaluators.base import PointwiseJudge
 from bench.evaluators.judges.model_files import model_fingerprint, resolve_local_model
 from bench.fingerprint import fingerprint
 from bench.models.loading import load_tokenizer, resolve_dtype
+from bench.progress import progress
 
 PLAIN_SEPARATOR = "\n\n"
 """Between prompt and response when the tokenizer has no chat template."""
@@ -102,7 +103,8 @@ class RewardModelJudge(PointwiseJudge):
         templated = bool(getattr(self.tokenizer, "chat_template", None))
         scores = np.empty(len(texts), dtype=np.float64)
         with torch.inference_mode():
-            for start in range(0, len(texts), self.batch_size):
+            starts = range(0, len(texts), self.batch_size)
+            for start in progress(starts, len(starts), f"judge reward-model ({len(texts)} responses)"):
                 batch = self.tokenizer(texts[start:start + self.batch_size], padding=True, truncation=True,
                                        max_length=self.max_tokens, add_special_tokens=not templated,
                                        return_tensors="pt").to(self.device)
