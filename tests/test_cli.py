@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from click.testing import CliRunner
 
 from bench.cli import main
@@ -46,3 +47,16 @@ def test_list_methods_shows_every_registered_objective():
 def test_leaderboard_on_a_missing_store_says_what_to_do(tmp_path):
     result = _invoke("leaderboard", "--store", str(tmp_path / "nowhere"))
     assert result.exit_code == 2 and "bench run" in result.output
+
+
+@pytest.mark.parametrize(("kind", "expected"), [
+    ("sources", ["| gym ", "| jsonl ", "| hf ", "formats (data.format=", "preference", "implicit"]),
+    ("judges", ["reward-model:<model>", "llm:<model>", "annotations:<path>", "max_answer_tokens=None"]),
+    ("evaluators", ["| win_rate ", "a judge", "| kl ", "log-probs", "| self_bleu "]),
+    ("selectors", ["| random ", "ratio=0.4", "| alignment_potential "]),
+])
+def test_every_plugin_kind_is_listed(kind: str, expected: list[str]) -> None:
+    result = _invoke("list", kind)
+    assert result.exit_code == 0, result.output
+    for text in expected:
+        assert text in result.output
