@@ -96,11 +96,25 @@ def _add_configured_judges(world: World, specs: dict[str, str], options: dict[st
         if name in world.judges:
             raise BenchError(f"eval.judges.{name}: the run already has a judge named {name!r}; pick another name")
         try:
-            judge = build_judge(spec, where=f"eval.judge_options.{name}", **options.get(name, {}))
+            settings = options.get(name, {})
+            judge = build_judge(_prepared_judge_model(spec, cache, name, bool(settings.get("trust_remote_code"))),
+                                where=f"eval.judge_options.{name}", **settings)
         except JudgeUnavailable as unavailable:
             world.log.append(f"eval.judges.{name}: {unavailable}")
             continue
         world.judges[name] = remembering(judge, store)
+
+
+def _prepared_judge_model(spec: str, cache: Path, name: str, trust_remote_code: bool) -> str:
+    """``spec`` with a model judge's GGUF model converted once into the cache (:func:`prepare_model`), as the base
+    model is: each evaluation loads the judge again, and dequantising the file each time costs more than that."""
+    from bench.evaluators.judges import JUDGE_KINDS
+
+    kind, _, argument = spec.partition(":")
+    if not argument or kind not in JUDGE_KINDS or JUDGE_KINDS[kind][2] != "model":
+        return spec
+    key = f"eval.judges.{name}"
+    return f"{kind}:{prepare_model(resolve_model(argument, trust_remote_code, key), cache, key=key)}"
 
 
 def _source_world(config: RunConfig, progress: bool) -> World:
