@@ -1,4 +1,4 @@
-"""The ``bench`` command line: run, leaderboard, regress, list, show.
+"""The ``bench`` command line: run, leaderboard, publish, compare, regress, list, show.
 
 User errors (:class:`~bench.errors.BenchError`) print as one line and exit with status 2; ``--debug``
 shows the traceback instead.
@@ -91,6 +91,49 @@ def leaderboard(store: Path, out: Path | None) -> None:
     paths = write_leaderboard(store, out or store, frontiers=stored_frontiers(store, FRONTIER_FILE))
     _echo_tables(paths)
     click.echo(f"wrote {', '.join(str(p) for p in paths)}", err=True)
+
+
+@main.command()
+@click.argument("stores", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Folder to write the publication into.")
+@click.option("--title", default="bench leaderboard", show_default=True, help="Title of index.html.")
+def publish(stores: tuple[Path, ...], out: Path, title: str) -> None:
+    """Publish one or several results stores: site, LaTeX, CSV/Markdown, results.json, figures.
+
+    Stores of the same comparability key merge into one table; different keys stay separate tables.
+    """
+    from bench.gym.frontier import stored_frontiers
+    from bench.leaderboards.publish import publish as publish_stores
+    from bench.leaderboards.render import FRONTIER_FILE
+
+    for store in stores:
+        if not store.is_dir():
+            raise BenchError(f"results store {store} does not exist or is not a directory; give the store "
+                             f"`bench run` wrote (its store= setting)")
+    frontiers = {}
+    for store in stores:
+        frontiers.update({k: v for k, v in stored_frontiers(store, FRONTIER_FILE).items() if k not in frontiers})
+    paths = publish_stores(list(stores), out, frontiers, title)
+    click.echo(f"wrote {len(paths)} files under {out}; open {out / 'index.html'}", err=True)
+
+
+@main.command()
+@click.argument("old", type=click.Path(path_type=Path))
+@click.argument("new", type=click.Path(path_type=Path))
+def compare(old: Path, new: Path) -> None:
+    """Flag every metric that moved beyond its intervals between two results.json files (exit 1 if any)."""
+    from bench.leaderboards.compare import compare as compare_results
+    from bench.leaderboards.results_file import read_results
+
+    outcome = compare_results(read_results(old), read_results(new))
+    for change in outcome.changes:
+        click.echo(change.line())
+    for note in outcome.notes:
+        click.echo(f"note: {note}")
+    verdict = "PASS" if outcome.passed else f"FAIL: {len(outcome.changes)} metric(s) moved beyond their intervals"
+    click.echo(f"{verdict} ({outcome.compared} configurations compared)")
+    if not outcome.passed:
+        sys.exit(1)
 
 
 def _echo_tables(paths: list[Path]) -> None:

@@ -109,3 +109,13 @@ def head_to_head_markdown(result: HeadToHead, decimals: int = 1, with_ci: bool =
     rows = [[markdown_cell(method), *(cell(method, opponent) for opponent in methods)] for method in methods]
     headers = ["win rate of row over column", *map(markdown_cell, methods)]
     return tabulate(rows, headers=headers, tablefmt="pipe", colalign=("left", *("right",) * len(methods)))
+
+
+def head_to_head_record(result: HeadToHead, judge: str, seed: int) -> dict:
+    """The matrix as a JSON-ready record (``bench publish`` draws its heatmap from it)."""
+    return {"judge": judge, "seed": seed, "methods": [str(m) for m in result.win_rate.index],
+            "win_rate": result.win_rate.to_numpy(dtype=float).tolist(),
+            "ci_low": result.ci_low.to_numpy(dtype=float).tolist(),
+            "ci_high": result.ci_high.to_numpy(dtype=float).tolist(),
+            "n_prompts": int(result.n_prompts), "level": float(result.level)}
+

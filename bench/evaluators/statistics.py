@@ -3,8 +3,7 @@
 Two sources of noise sit under every leaderboard number. Within one run, the prompts are a sample
 of the prompts one cares about, so a win rate gets a bootstrap interval that resamples prompts (the
 "paired" bootstrap: a prompt's policy and reference samples stay together). Across runs, training
-seeds differ, so seed means get a Student-t interval. scipy is not a dependency, so the t quantile
-is computed here from the regularised incomplete beta function.
+seeds differ, so seed means get a Student-t interval (scipy's t quantile).
 """
 
 from __future__ import annotations
@@ -13,6 +12,7 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+from scipy import stats
 
 from bench.errors import BenchError
 
@@ -22,8 +22,6 @@ DEFAULT_N_BOOT = 2000
 DEFAULT_LEVEL = 0.95
 _BOOT_CELLS = 1 << 22
 """Resample indices drawn per chunk (4M int64 = 32 MiB), so memory stays flat for large P."""
-_NORMAL_DF = 1e5
-"""Above this many degrees of freedom the t quantile equals the normal one to 1e-5."""
 
 
 def _check_level(level: float) -> float:
@@ -98,85 +96,6 @@ def prompt_mean(flat_values: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return np.add.reduceat(values, starts) / counts if counts.size else np.empty(0)
 
 
-# ---- Student t quantile -------------------------------------------------------------------------
-
-def _beta_continued_fraction(a: float, b: float, x: float) -> float:
-    """Continued fraction of the incomplete beta function, modified Lentz method.
-
-    Source: Press et al., Numerical Recipes (3rd ed.), section 6.4, ``betacf``.
-    """
-    tiny, eps = 1e-300, 1e-15
-    qab, qap, qam = a + b, a + 1.0, a - 1.0
-    c, d = 1.0, 1.0 - qab * x / qap
-    d = 1.0 / (d if abs(d) > tiny else tiny)
-    h = d
-    for m in range(1, 100_000):
-        m2 = 2 * m
-        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
-        d = 1.0 + aa * d
-        d = 1.0 / (d if abs(d) > tiny else tiny)
-        c = 1.0 + aa / c
-        c = c if abs(c) > tiny else tiny
-        h *= d * c
-        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
-        d = 1.0 + aa * d
-        d = 1.0 / (d if abs(d) > tiny else tiny)
-        c = 1.0 + aa / c
-        c = c if abs(c) > tiny else tiny
-        delta = d * c
-        h *= delta
-        if abs(delta - 1.0) < eps:
-            return h
-    raise ArithmeticError(f"incomplete beta continued fraction did not converge for a={a}, b={b}, x={x}")
-
-
-def _regularized_incomplete_beta(a: float, b: float, x: float) -> float:
-    """I_x(a, b), using the symmetry I_x(a, b) = 1 - I_{1-x}(b, a) where the fraction converges slowly."""
-    if x <= 0.0:
-        return 0.0
-    if x >= 1.0:
-        return 1.0
-    log_front = (math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
-                 + a * math.log(x) + b * math.log1p(-x))
-    if x < (a + 1.0) / (a + b + 2.0):
-        return math.exp(log_front) * _beta_continued_fraction(a, b, x) / a
-    return 1.0 - math.exp(log_front) * _beta_continued_fraction(b, a, 1.0 - x) / b
-
-
-def t_cdf(t: float, df: float) -> float:
-    """P(T <= t) for Student's t with ``df`` degrees of freedom."""
-    if df <= 0:
-        raise BenchError(f"degrees of freedom {df!r} must be positive")
-    if df > _NORMAL_DF:
-        return 0.5 * math.erfc(-t / math.sqrt(2.0))
-    tail = 0.5 * _regularized_incomplete_beta(df / 2.0, 0.5, df / (df + t * t))
-    return 1.0 - tail if t > 0 else tail
-
-
-def t_quantile(p: float, df: float) -> float:
-    """The p-quantile of Student's t with ``df`` degrees of freedom (e.g. t_quantile(0.975, 2) = 4.303).
-
-    Inverts :func:`t_cdf` by bisection, which is slow-ish (microseconds) but exact to ~1e-12 for any
-    df, so no table of critical values (and no scipy) is needed.
-    """
-    if not 0.0 < p < 1.0:
-        raise BenchError(f"quantile {p!r} must lie strictly between 0 and 1")
-    if p == 0.5:
-        return 0.0
-    if p < 0.5:
-        return -t_quantile(1.0 - p, df)
-    low, high = 0.0, 1.0
-    while t_cdf(high, df) < p:
-        low, high = high, high * 2.0
-    while high - low > 1e-12 * max(1.0, high):
-        mid = 0.5 * (low + high)
-        if t_cdf(mid, df) < p:
-            low = mid
-        else:
-            high = mid
-    return 0.5 * (low + high)
-
-
 def seed_aggregate(values: Sequence[float] | np.ndarray, level: float = DEFAULT_LEVEL
                    ) -> tuple[float, float, float]:
     """Mean across seeds with its Student-t interval: (mean, low, high).
@@ -193,5 +112,5 @@ def seed_aggregate(values: Sequence[float] | np.ndarray, level: float = DEFAULT_
     mean = float(finite.mean())
     if finite.size == 1:
         return mean, math.nan, math.nan
-    half = t_quantile(1.0 - alpha / 2.0, finite.size - 1) * float(finite.std(ddof=1)) / math.sqrt(finite.size)
+    half = float(stats.t.ppf(1.0 - alpha / 2.0, finite.size - 1)) * float(finite.std(ddof=1)) / math.sqrt(finite.size)
     return mean, mean - half, mean + half

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import io
 import math
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +19,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from bench.atomic import write_bytes
 from bench.errors import BenchError
 from bench.evaluators.statistics import seed_aggregate
+from bench.leaderboards.figures import family_colours, new_figure, place_labels
 from bench.leaderboards.table import GROUP_COLUMNS, REFERENCE_METHOD, RewardFrontier, select_sweep_points
 
 if TYPE_CHECKING:
@@ -48,6 +48,8 @@ class MethodPoint:
     kl_error: float = math.nan
     """NaN with one seed: a single run has no seed interval."""
     reward_error: float = math.nan
+    family: str = ""
+    """The objective's family (its colour on the plot)."""
 
 
 def _half_width(values: np.ndarray) -> tuple[float, float]:
@@ -88,7 +90,8 @@ def method_points(rows: pd.DataFrame, kl_metric: str = KL_METRIC,
                                            .to_numpy(dtype=float))
         label = str(name[0]) if str(name[1]) in ("all", "") else f"{name[0]} [{str(name[1]).partition(':')[0]}]"
         label = label if per_method[(name[0], name[1])] == 1 else f"{label} {name[4]}"
-        points.append(MethodPoint(label, kl, reward, kl_error, reward_error))
+        family = str(seeds["family"].iloc[0]) if "family" in seeds else ""
+        points.append(MethodPoint(label, kl, reward, kl_error, reward_error, family))
     return points, float(reference.mean()) if len(reference) else math.nan
 
 
@@ -108,7 +111,8 @@ def plot_frontier(frontier: RewardFrontier, points: Sequence[MethodPoint], path:
     N and the prompts used are printed under the axes. Points with a NaN KL or reward (a run without
     the kl evaluator) cannot be placed and are left out. Returns the figure (its first axes is the plot).
     """
-    figure = _figure_class()(figsize=(9.0, 6.0), layout="constrained")
+    _figure_class()
+    figure = new_figure(9.0, 6.0)
     axes = figure.add_subplot()
     valid = frontier.table[frontier.table["valid"].astype(bool)].sort_values("kl")
     axes.plot(valid["kl"], valid["reward"], "-", color="black", linewidth=2.0, label="optimal pi* (ESS >= "
@@ -122,7 +126,9 @@ def plot_frontier(frontier: RewardFrontier, points: Sequence[MethodPoint], path:
     placed = [p for p in points if math.isfinite(p.kl) and math.isfinite(p.reward)]
     xs = np.array([p.kl for p in placed], dtype=float)
     ys = np.array([p.reward for p in placed], dtype=float)
-    axes.scatter(xs, ys, color="tab:blue", zorder=3, label="methods (mean over seeds)", gid=METHODS_GID)
+    colours = family_colours([p.family or "other" for p in placed])
+    axes.scatter(xs, ys, c=[colours[p.family or "other"] for p in placed] or None, zorder=3,
+                 label="methods (mean over seeds; colour: family)", gid=METHODS_GID)
     x_errors = np.array([p.kl_error for p in placed], dtype=float)
     y_errors = np.array([p.reward_error for p in placed], dtype=float)
     if np.isfinite(x_errors).any() or np.isfinite(y_errors).any():
@@ -130,9 +136,6 @@ def plot_frontier(frontier: RewardFrontier, points: Sequence[MethodPoint], path:
         below = np.minimum(x_errors, np.maximum(xs, 0.0))  # KL >= 0: a t interval over 3 seeds can reach past it
         axes.errorbar(xs, ys, xerr=np.vstack([below, x_errors]), yerr=np.nan_to_num(y_errors), fmt="none",
                       ecolor="tab:blue", alpha=0.5, capsize=2, label="95% t interval over seeds")
-    for point in placed:
-        axes.annotate(point.label, (point.kl, point.reward), textcoords="offset points", xytext=(4, 4),
-                      fontsize=7, gid=f"label:{point.label}")
     start = float(valid["reward"].iloc[0])
     reference = reference_reward if math.isfinite(reference_reward) else start
     axes.scatter([0.0], [reference], marker="*", s=160, color="tab:red", zorder=4, label="reference (KL 0)",
@@ -142,6 +145,7 @@ def plot_frontier(frontier: RewardFrontier, points: Sequence[MethodPoint], path:
         axes.set_xlabel("KL(pi || pi_ref), nats (symmetric log scale: linear below 1)")
     else:
         axes.set_xlabel("KL(pi || pi_ref), nats")
+    place_labels(axes, xs, ys, [p.label for p in placed])
     axes.set_ylabel("gold reward r*")
     axes.grid(True, alpha=0.3)
     axes.legend(loc="upper right", fontsize=8)
@@ -158,12 +162,4 @@ def _write_png(figure: Figure, path: Path) -> None:
     """Render to memory, then rename into place: a reader never sees half a PNG."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=120)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(buffer.getvalue())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_bytes(Path(path), buffer.getvalue())

@@ -37,7 +37,7 @@ CI_LOW, CI_HIGH = "_ci_low", "_ci_high"
 RUN_COLUMNS: tuple[str, ...] = (
     "job_id", "method", "selector", "seed", "reduction", "steps", "hyperparameters",
     "comparability_key", "model", "dataset", "evaluation", "bench_version", "path",
-    "chosen", "grid", "selection_score",
+    "chosen", "grid", "selection_score", "family",
 )
 """What :func:`load_results` puts beside the metrics; every other column is a number to aggregate
 (metrics under their own names, costs as ``cost_<name>``)."""
@@ -48,7 +48,7 @@ TABLE_COLUMNS: tuple[str, ...] = (
     "rank", "method", "selector", "reduction", "steps", "hyperparameters", "chosen", "grid", "n_seeds", "seeds",
 )
 TRAILING_COLUMNS: tuple[str, ...] = ("comparability_key", "model", "dataset", "evaluation", "bench_version",
-                                     "job_ids")
+                                     "family", "job_ids")
 RESERVED_COLUMNS = frozenset(RUN_COLUMNS + TABLE_COLUMNS + TRAILING_COLUMNS)
 REPORTED_ATTR = "bench_reported_columns"
 """``DataFrame.attrs`` entry: the value columns the runs of each key reported, so a metric that is NaN
@@ -146,6 +146,7 @@ def read_metrics_rows(path: Path, store: Path | None = None) -> list[dict[str, A
         "dataset": _text(provenance, "dataset", "provenance", path, default=""),
         "evaluation": _text(provenance, "evaluation", "provenance", path, default=""),
         "bench_version": _text(provenance, "bench_version", "provenance", path, default=""),
+        "family": _text(job, "family", "job", path, default=""),
         "path": str(path.relative_to(store)) if store is not None else str(path),
         **_sweep_columns(job, payload, path),
     }

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from bench import __version__, atomic, failpoints
+from bench.cached import write_record
 from bench.config import RunConfig, to_yaml
 from bench.data.derive import derive
 from bench.data.kwise import first_k_responses
@@ -30,7 +31,7 @@ from bench.data.records import Example, dataset_fingerprint, has_scores
 from bench.data.selectors import Selection
 from bench.data.tokenize import TokenizedDataset, Truncation, encode_prompts_with_cuts, tokenize_dataset
 from bench.errors import ConfigError
-from bench.evaluators.head_to_head import head_to_head, head_to_head_markdown
+from bench.evaluators.head_to_head import head_to_head, head_to_head_markdown, head_to_head_record
 from bench.fingerprint import fingerprint
 from bench.generate.outputs import generator_name
 from bench.gym.frontier import gym_frontier, save_frontier, stored_frontiers
@@ -610,7 +611,9 @@ class Runner:
                                     f"{head_to_head_markdown(matrix)}\n\nEach cell: how often the row's response "
                                     f"beats the column's on the same test prompt (%, ties half), with its 95% "
                                     f"paired-bootstrap interval over prompts.\n")
-            paths.append(path)
+            record = directory / f"head_to_head_{name}.json"
+            write_record(record, head_to_head_record(matrix, name, seed))
+            paths += [path, record]
         return paths
 
 
