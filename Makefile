@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test lint
+.PHONY: install demo test lint leaderboards
 
 $(BIN)/bench: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,3 +25,8 @@ test: install
 
 lint: install
 	$(BIN)/ruff check bench tests benchmarks
+
+# The project's published gym leaderboard (leaderboards/gym): every objective, three seeds, then the site.
+leaderboards: install
+	$(BIN)/bench run seed=0,1,2 store=runs/leaderboard
+	$(BIN)/bench publish runs/leaderboard --out leaderboards/gym --title "bench: every objective on the gym, 3 seeds"

@@ -209,6 +209,16 @@ def _samples(runs: pd.DataFrame, directory: str) -> list[dict[str, str]]:
             for instruction, output in list(outputs.items())[:SAMPLES_SHOWN]]
 
 
+def _config_text(runs: pd.DataFrame) -> str:
+    """The resolved configuration the first seed ran with (its job directory's config.yaml)."""
+    first = runs.sort_values("seed").iloc[0]
+    path = Path(first[STORE_COLUMN]) / Path(str(first["path"])).parent / "config.yaml"
+    try:
+        return path.read_text()
+    except OSError:
+        return "(not in the store)"
+
+
 def method_pages(published: PublishedTable) -> dict[str, str]:
     """Relative path -> HTML of every configuration's page of one table."""
     environment = _environment()
@@ -230,6 +240,7 @@ def method_pages(published: PublishedTable) -> dict[str, str]:
             seeds=row["seeds"], jobs=list(runs["job_id"]),
             hyperparameters=json.dumps(json.loads(str(row["hyperparameters"]) or "{}"), indent=2),
             metrics=metrics, curves=_curves(runs), samples=_samples(runs, published.directory),
+            config=_config_text(runs),
             provenance=json.dumps(record.get("provenance", {}), indent=2, sort_keys=True, default=str),
             cost=json.dumps(record.get("cost", {}), indent=2, sort_keys=True, default=str))
     return pages

@@ -23,6 +23,7 @@ from bench.data.selectors import SELECTORS
 from bench.errors import BenchError
 from bench.evaluators.statistics import seed_aggregate
 from bench.integrity import CHECKSUM, Damaged, unseal
+from bench.leaderboards.record import JobRecord, malformed
 from bench.notices import notice
 from bench.store_layout import METRICS_FILE, evaluation_records
 
@@ -64,46 +65,13 @@ mean of this column is the share of seeds for which that holds."""
 
 # ---- loading --------------------------------------------------------------------------------------
 
-def _malformed(path: Path, what: str) -> BenchError:
-    return BenchError(f"{path}: {what}; this is not a metrics.json the runner wrote (or it was edited): "
-                      f"delete its job directory and re-run that job with `bench run`")
-
-
-def _section(payload: dict[str, Any], name: str, path: Path) -> dict[str, Any]:
-    section = payload.get(name)
-    if not isinstance(section, dict):
-        raise _malformed(path, f"section {name!r} is missing or not an object")
-    return section
-
-
-def _text(section: dict[str, Any], key: str, where: str, path: Path, default: str | None = None) -> str:
-    value = section.get(key, default)
-    if value is None:
-        raise _malformed(path, f"{where}.{key} is missing")
-    if not isinstance(value, str):
-        raise _malformed(path, f"{where}.{key} must be a string, got {value!r}")
-    return value
-
-
-def _number(value: Any, where: str, path: Path) -> float:
-    if value is None:
-        return math.nan  # JSON has no NaN; writers that emit null mean "not computed"
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise _malformed(path, f"{where} must be a number, got {value!r}")
-    return float(value)
-
-
 def read_metrics_rows(path: Path, store: Path | None = None) -> list[dict[str, Any]]:
     """The flat leaderboard rows of one metrics.json, or a BenchError naming the file.
 
     One row per benchmark the job belongs to: its own comparability key, then the keys of later runs
-    that reused it (``provenance.also_comparable_under``, see :func:`bench.runner.store.admit_to_benchmark`:
-    their keys differ only in what the job never read, such as the world's outcome rows for a job
-    trained on pairs), so a reused job shows in every table it belongs to.
-
-    Validation happens here, where the bad value is found, so a broken file is reported by name
-    instead of surfacing as a pandas KeyError three steps later. A record whose checksum does not match
-    (truncated, edited) raises :class:`~bench.integrity.Damaged`.
+    that reused it (:attr:`~bench.leaderboards.record.JobRecord.comparability_keys`), so a reused job shows
+    in every table it belongs to. The fields are checked by :meth:`JobRecord.from_payload`. A record whose
+    checksum does not match (truncated, edited) raises :class:`~bench.integrity.Damaged`.
     """
     path = Path(path)
     try:
@@ -113,70 +81,40 @@ def read_metrics_rows(path: Path, store: Path | None = None) -> list[dict[str, A
                          f"and re-run that job with `bench run`") from exc
     except json.JSONDecodeError as exc:
         raise Damaged(path, f"invalid JSON ({exc.msg} at line {exc.lineno})") from exc
-    if not isinstance(payload, dict):
-        raise _malformed(path, "the top level is not an object")
-    if CHECKSUM in payload:  # records of earlier bench versions carry none and are read as they are
+    if isinstance(payload, dict) and CHECKSUM in payload:  # records of earlier bench versions carry none
         unseal(payload, path)
-    job = _section(payload, "job", path)
-    metrics = _section(payload, "metrics", path)
-    provenance = _section(payload, "provenance", path)
-    cost = payload.get("cost") or {}
-    if not isinstance(cost, dict):
-        raise _malformed(path, "section 'cost' is not an object")
-
-    seed = job.get("seed")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise _malformed(path, f"job.seed must be an integer, got {seed!r}")
-    hyperparameters = job.get("hyperparameters", {})
-    if not isinstance(hyperparameters, dict):
-        raise _malformed(path, f"job.hyperparameters must be an object, got {hyperparameters!r}")
-    steps = job.get("steps")
-    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int)):
-        raise _malformed(path, f"job.steps must be an integer, got {steps!r}")
+    record = JobRecord.from_payload(payload, path)
+    job = record.job
     row: dict[str, Any] = {
-        "job_id": _text(job, "id", "job", path),
-        "method": _text(job, "method", "job", path),
-        "selector": _text(job, "selector", "job", path, default=""),
-        "seed": seed,
-        "reduction": _text(job, "reduction", "job", path, default=""),
-        "steps": "" if steps is None else str(steps),
-        "hyperparameters": json.dumps(hyperparameters, sort_keys=True, separators=(",", ":"), default=str),
-        "comparability_key": _text(provenance, "comparability_key", "provenance", path),
-        "model": _text(provenance, "model", "provenance", path, default=""),
-        "dataset": _text(provenance, "dataset", "provenance", path, default=""),
-        "evaluation": _text(provenance, "evaluation", "provenance", path, default=""),
-        "bench_version": _text(provenance, "bench_version", "provenance", path, default=""),
-        "family": _text(job, "family", "job", path, default=""),
+        "job_id": job.id, "method": job.method, "selector": job.selector, "seed": job.seed,
+        "reduction": job.reduction, "steps": "" if job.steps is None else str(job.steps),
+        "hyperparameters": json.dumps(job.hyperparameters, sort_keys=True, separators=(",", ":"), default=str),
+        "comparability_key": record.comparability_key,
+        **{name: _provenance_text(record, name, path) for name in ("model", "dataset", "evaluation", "bench_version")},
+        "family": job.family,
         "path": str(path.relative_to(store)) if store is not None else str(path),
-        **_sweep_columns(job, payload, path),
+        "chosen": "" if job.sweep is None else ", ".join(f"{k}={v}" for k, v in sorted(job.sweep.point.items())),
+        "grid": 0 if job.sweep is None else job.sweep.size,
+        "selection_score": record.selection_score,
     }
-    for name, value in metrics.items():
+    for name, value in record.metrics.items():
         if name in RESERVED_COLUMNS:
-            raise _malformed(path, f"metric {name!r} clashes with the leaderboard column of that name; "
-                                   f"rename the evaluator's metric")
-        row[name] = _number(value, f"metrics.{name}", path)
-    for name, value in cost.items():
+            raise malformed(path, f"metric {name!r} clashes with the leaderboard column of that name; "
+                                  f"rename the evaluator's metric")
+        row[name] = value
+    for name, value in record.cost.items():
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             row[f"cost_{name}"] = float(value)  # non-numeric cost entries (device names) are not aggregated
-    if provenance.get("superseded_by"):
-        return []  # replaced in its table by a later job of the same configuration (bench.runner.store)
-    also = provenance.get("also_comparable_under", [])
-    if not isinstance(also, list) or not all(isinstance(key, str) for key in also):
-        raise _malformed(path, f"provenance.also_comparable_under must be a list of keys, got {also!r}")
-    return [row, *({**row, "comparability_key": key} for key in also if key != row["comparability_key"])]
+    if record.superseded:
+        return []
+    return [{**row, "comparability_key": key} for key in record.comparability_keys]
 
 
-def _sweep_columns(job: dict[str, Any], payload: dict[str, Any], path: Path) -> dict[str, Any]:
-    """``chosen`` (the swept values, as text), ``grid`` (its size) and the validation score to select on."""
-    sweep = job.get("sweep")
-    if not sweep:
-        return {"chosen": "", "grid": 0, "selection_score": math.nan}
-    if not isinstance(sweep, dict) or not isinstance(sweep.get("point"), dict) or "select_on" not in sweep:
-        raise _malformed(path, "job.sweep must be an object with point, size and select_on")
-    validation = _section(payload, "validation", path)
-    score = _number(validation.get(sweep["select_on"], math.nan), f"validation.{sweep['select_on']}", path)
-    chosen = ", ".join(f"{k}={v}" for k, v in sorted(sweep["point"].items()))
-    return {"chosen": chosen, "grid": int(sweep.get("size", 0)), "selection_score": score}
+def _provenance_text(record: JobRecord, name: str, path: Path) -> str:
+    value = record.provenance.get(name, "")
+    if not isinstance(value, str):
+        raise malformed(path, f"provenance.{name} must be a string, got {value!r}")
+    return value
 
 
 def select_sweep_points(rows: pd.DataFrame) -> pd.DataFrame:

@@ -36,6 +36,7 @@ from bench.fingerprint import fingerprint
 from bench.generate.outputs import generator_name
 from bench.gym.frontier import gym_frontier, save_frontier, stored_frontiers
 from bench.leaderboards.plot import PLOT_FILE, method_points, plot_frontier
+from bench.leaderboards.record import JobInfo, JobRecord, Sweep
 from bench.leaderboards.render import FRONTIER_FILE, key_directory, write_leaderboard
 from bench.leaderboards.table import load_results
 from bench.locks import held
@@ -431,26 +432,23 @@ class Runner:
             self.evaluation.write_outputs(directory, directory / CHECKPOINT, job.method,
                                           generator_name(job.method, job.hyperparameters, job.seed))
         cost.update(training)
-        record = {"job": {"id": directory.name, "method": job.method, "seed": job.seed,
-                          "selector": job.selector.spec,
-                          "selection": None if selection is None else selection.record(with_rows=False),
-                          "hyperparameters": job.hyperparameters,
-                          "reduction": job.objective.reduction, "family": job.objective.family,
-                          "data_kind": job.data_kind, "steps": self.train_config(job).steps,
-                          "resumed_from": resumed, "truncation": self.truncation(job).as_dict()},
-                  "metrics": metrics, "provenance": self.provenance(), "cost": cost}
+        details = {"selection": None if selection is None else selection.record(with_rows=False),
+                   "data_kind": job.data_kind, "resumed_from": resumed, "truncation": self.truncation(job).as_dict()}
         inputs = self.outcome_inputs(job)
         if inputs is not None:
-            record["job"]["outcome_inputs"] = inputs.report
+            details["outcome_inputs"] = inputs.report
+        sweep, validation = None, None
         if job.swept:
             select_on = f"{self.config.eval.select_on}_win_rate"
             validation, _ = self.evaluation.evaluate(directory / CHECKPOINT, job.method, split="validation")
             if select_on not in validation:
                 raise ConfigError(f"eval.select_on={self.config.eval.select_on!r}: the validation metrics have "
                                   f"no {select_on}; judges: {', '.join(self.world.judges) or 'none'}")
-            record["job"]["sweep"] = {"point": job.point, "size": job.grid_size, "select_on": select_on}
-            record["validation"] = validation
-        return record
+            sweep = Sweep(point=job.point, size=job.grid_size, select_on=select_on)
+        info = JobInfo(id=directory.name, method=job.method, seed=job.seed, selector=job.selector.spec,
+                       hyperparameters=job.hyperparameters, reduction=job.objective.reduction,
+                       family=job.objective.family, steps=self.train_config(job).steps, details=details, sweep=sweep)
+        return JobRecord(info, metrics, self.provenance(), cost, validation).payload()
 
     @staticmethod
     def trained(directory: Path) -> bool:
@@ -499,10 +497,9 @@ class Runner:
             self.evaluation.write_outputs(self.store / key_directory(self.comparability_key()), self.world.base_model,
                                           "reference", "reference (the baseline every win rate compares against)",
                                           file_name="reference_outputs")
-            job = {"id": directory.name, "method": "reference", "seed": REFERENCE_ROW_SEED,
-                   "selector": REFERENCE_SELECTOR, "hyperparameters": {}, "reduction": "-", "family": "reference",
-                   "steps": 0}
-            write_metrics(directory, {"job": job, "metrics": metrics, "provenance": self.provenance(), "cost": cost})
+            job = JobInfo(id=directory.name, method="reference", seed=REFERENCE_ROW_SEED, selector=REFERENCE_SELECTOR,
+                          reduction="-", family="reference", steps=0)
+            write_metrics(directory, JobRecord(job, metrics, self.provenance(), cost).payload())
 
     def run(self) -> RunResult:
         started = time.perf_counter()

@@ -15,6 +15,7 @@ from typing import Any
 
 from bench.cached import read_record, write_record
 from bench.errors import ConfigError
+from bench.leaderboards.record import ALSO_COMPARABLE_UNDER, SUPERSEDED_BY
 from bench.store_layout import METRICS_FILE, earlier_evaluation_path
 
 PACKAGES = ("bench", "torch", "transformers", "accelerate", "tokenizers", "numpy", "pandas", "vllm",
@@ -80,14 +81,12 @@ def admit_to_benchmark(directory: Path, record: dict[str, Any], key: str) -> Non
     the file is rewritten only when the key is new.
     """
     provenance = record["provenance"]
-    also = provenance.setdefault("also_comparable_under", [])
+    also = provenance.setdefault(ALSO_COMPARABLE_UNDER, [])
     if key != provenance["comparability_key"] and key not in also:
         also.append(key)
         write_metrics(directory, record)
 
 
-SUPERSEDED_BY = "superseded_by"
-"""Provenance entry of a job's record that a later job of the same configuration replaced in its table."""
 SAME_CONFIGURATION = ("method", "seed", "selector", "hyperparameters")
 
 
@@ -109,7 +108,7 @@ def supersede_earlier(directory: Path, record: dict[str, Any]) -> list[Path]:
         if earlier is None or SUPERSEDED_BY in earlier.get("provenance", {}):
             continue
         tables = {earlier["provenance"].get("comparability_key"),
-                  *earlier["provenance"].get("also_comparable_under", [])}
+                  *earlier["provenance"].get(ALSO_COMPARABLE_UNDER, [])}
         if key in tables and all(earlier["job"].get(name) == job.get(name) for name in SAME_CONFIGURATION):
             earlier["provenance"][SUPERSEDED_BY] = directory.name
             write_record(other / METRICS_FILE, earlier)
