@@ -16,6 +16,8 @@ from bench.data.selectors import SELECTORS, AllSelector, Selector, build_selecto
 from bench.errors import ConfigError, PlanError
 from bench.methods import METHODS, build_objective
 from bench.methods.base import Objective
+from bench.methods.composite import build as build_composite
+from bench.methods.composite import canonical, is_composite, parse_composite
 
 
 @dataclass
@@ -80,10 +82,16 @@ def resolve_methods(requested: list[str]) -> list[str]:
     """Expand ``all`` into every registered objective (in registration order), keeping the rest as given."""
     names: list[str] = []
     for name in requested:
-        for expanded in (METHODS.names() if name == "all" else [name]):
-            METHODS.get(expanded)  # unknown names fail here, with the closest valid ones
-            if expanded not in names:
-                names.append(expanded)
+        if is_composite(name):
+            terms = parse_composite(name)
+            for _, part in terms:
+                METHODS.get(part)  # an unknown part fails here, with the closest valid names
+            expanded_names = [canonical(terms)]
+        else:
+            expanded_names = METHODS.names() if name == "all" else [name]
+            for expanded in expanded_names:
+                METHODS.get(expanded)  # unknown names fail here, with the closest valid ones
+        names.extend(expanded for expanded in expanded_names if expanded not in names)
     return names
 
 
@@ -95,14 +103,21 @@ def build_variants(config: RunConfig) -> list[Variant]:
     ``sweep.NAME.PARAM`` key a bad point value came from.
     """
     methods = resolve_methods(config.method)
+    parts = {part for method in methods if is_composite(method) for _, part in parse_composite(method)}
     for section in ("methods", "sweep"):
         for name in getattr(config, section):
-            if name not in methods:
+            if name not in methods and not (section == "methods" and name in parts):
                 METHODS.get(name)  # an unknown name raises with suggestions
                 raise ConfigError(f"{section}.{name}.* is set but {name} is not in "
                                   f"method={','.join(config.method)}; add it to method= or drop the override")
     variants = []
     for method in methods:
+        if is_composite(method):
+            if any(part in config.sweep for _, part in parse_composite(method)):
+                raise ConfigError(f"method={method}: a composite cannot be swept; sweep its parts as methods of "
+                                  f"their own, or fix their values with methods.PART.PARAM=")
+            variants.append(Variant(method, build_composite(method, config.methods), {}, 1))
+            continue
         fixed = dict(config.methods.get(method, {}))
         grid = {key: list(values) for key, values in config.sweep.get(method, {}).items()}
         for key, values in grid.items():

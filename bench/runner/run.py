@@ -40,6 +40,7 @@ from bench.leaderboards.record import JobInfo, JobRecord, Sweep
 from bench.leaderboards.render import FRONTIER_FILE, key_directory, write_leaderboard
 from bench.leaderboards.table import load_results
 from bench.locks import held
+from bench.methods.composite import objective_types
 from bench.models.loading import load_causal_lm, load_tokenizer
 from bench.models.refcache import ReferenceCache, distribution_cache_bytes, sae_item
 from bench.models.reference_margins import length_normalised_reference_logps
@@ -354,7 +355,7 @@ class Runner:
                             **({"dataset": job.dataset} if job.dataset != job.data_kind else {}),
                             **({"native_rows": self.native_fingerprint(job.dataset)}
                                if job.dataset.endswith(f":{NATIVE}") else {}),
-                            "objective_source": source_fingerprint(type(job.objective)),
+                            "objective_source": source_fingerprint(*objective_types(job.objective)),
                             "training_source": self.training_source,
                             "train": asdict(self.config.train), "data": self.world.dataset_fingerprint,
                             "data_settings": asdict(self.config.data),

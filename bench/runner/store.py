@@ -36,8 +36,9 @@ def check_writable(path: Path, key: str) -> None:
 
 
 def job_dir(store: Path, method: str, seed: int, key: str) -> Path:
-    """Where a job lives: readable name first, content key last."""
-    return Path(store) / "jobs" / f"{method}-seed{seed}-{key}"
+    """Where a job lives: readable name first (a composite's '+' and '*' made path-safe), content key last."""
+    readable = method.replace("*", "x").replace("+", "_plus_")
+    return Path(store) / "jobs" / f"{readable}-seed{seed}-{key}"
 
 
 def finished(directory: Path, evaluation_key: str) -> dict[str, Any] | None:
