@@ -49,7 +49,7 @@ def write_bytes(path: Path, data: bytes) -> None:
 
 def write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically (UTF-8)."""
-    write_bytes(path, text.encode("utf-8"))
+    write_bytes(path, str.encode(text, "utf-8"))  # a non-str is a TypeError before anything is written
 
 
 def write_json(path: Path, value: Any) -> None:
