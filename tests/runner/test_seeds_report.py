@@ -36,8 +36,9 @@ def test_every_arm_has_three_seeds_and_the_kwise_pool_trains_on_scored_rows(repo
     trained = {"dpo@pairs", "ipo@pairs", "dpo@kwise", "ipo@kwise"}
     assert set(values) == trained | {"dpo"}  # "dpo" alone: the cost probe's row
     assert all(sorted(values[arm]["gold_win_rate"]) == [0, 1, 2] for arm in trained)
-    kwise, pairs = (json.loads(next((seeds_report.root / "tiny" / pool).rglob("metrics.json")).read_text())
-                    for pool in ("kwise", "pairs"))
+    kwise, pairs = (json.loads(next(path for path in sorted((seeds_report.root / "tiny" / pool).rglob("metrics.json"))
+                                    if path.parent.name.startswith("dpo-")).read_text())
+                    for pool in ("kwise", "pairs"))  # a trained job's record, not the reference row's
     assert kwise["provenance"]["dataset"] != pairs["provenance"]["dataset"]  # two pools, two tables
     assert kwise["job"]["data_kind"] == "pairs"  # dpo derives its pairs from the scored k-wise rows
 
