@@ -26,7 +26,7 @@ from bench.fingerprint import fingerprint
 from bench.leaderboards.collect import STORE_COLUMN, PublishedTable, job_record
 from bench.leaderboards.figures import new_figure
 from bench.leaderboards.ranking import RANK_HIGH, RANK_LOW, TIED_GROUP, configuration_labels
-from bench.leaderboards.render import NAMED_COLUMNS
+from bench.leaderboards.render import NAMED_COLUMNS, _judge_quality, _judges
 from bench.leaderboards.table import CI_HIGH, CI_LOW, GROUP_COLUMNS, REFERENCE_METHOD, value_columns, win_rate_metrics
 
 INDEX_FILE = "index.html"
@@ -111,14 +111,10 @@ def page_name(label: str) -> str:
 
 
 def _flags(published: PublishedTable, win_rates: list[str]) -> list[str]:
-    reference = published.table[published.table["method"] == REFERENCE_METHOD]
-    if reference.empty:
-        return []
-    quality = {c: float(reference.iloc[0][c]) for c in published.table.columns
-               if is_judge_quality(str(c)) and pd.notna(reference.iloc[0][c])}
-    judges = dict.fromkeys(m.removesuffix("win_rate").rstrip("_").removesuffix("_lc") for m in win_rates)
+    """The judges whose held-out checks distrust them, as the Markdown leaderboard flags them."""
+    quality = _judge_quality(published.table)
     return [f"judge {judge}: {reason}: its win rates in this table are not evidence"
-            for judge in judges if (reason := untrustworthy(quality, judge))]
+            for judge in _judges(win_rates) if (reason := untrustworthy(quality, judge))]
 
 
 def table_context(published: PublishedTable, figures: list[tuple[Path, str]]) -> dict[str, Any]:
