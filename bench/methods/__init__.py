@@ -57,24 +57,30 @@ def build_objective(name: str, overrides: Mapping[str, Any] | None = None,
 # Built-in objectives register themselves on import.
 from bench.methods import (  # noqa: E402
     adaptive,
+    alphapo,
     anchored,
     causal,
     distributional,
     dpo,
+    dpo_shift,
+    f_divergence,
     fpo,
     ipo,
     kto,
+    ld_dpo,
     length,
     margin,
     reference_free,
     reward_aware,
     rloo,
     sft,
+    simper,
     simpo,
     smoothed,
     tdpo,
 )
 
-__all__ = ["METHODS", "Objective", "adaptive", "anchored", "build_objective", "causal",
-           "distributional", "dpo", "fpo", "ipo", "kto", "length", "margin", "reference_free", "register_method",
-           "reward_aware", "rloo", "sft", "simpo", "smoothed", "tdpo"]
+__all__ = ["METHODS", "Objective", "adaptive", "alphapo", "anchored", "build_objective", "causal",
+           "distributional", "dpo", "dpo_shift", "f_divergence", "fpo", "ipo", "kto", "ld_dpo", "length", "margin",
+           "reference_free", "register_method", "reward_aware", "rloo", "sft", "simper", "simpo", "smoothed",
+           "tdpo"]

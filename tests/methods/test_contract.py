@@ -12,7 +12,7 @@ from bench.errors import PlanError
 from bench.methods import METHODS, build_objective
 from bench.methods.base import Needs, Objective, SequenceStats
 
-REFERENCE_FREE = {"simpo", "orpo", "slic", "sft"}
+REFERENCE_FREE = {"simpo", "orpo", "slic", "sft", "simper", "alphapo"}
 BATCH_LEVEL = {"aot", "beta_dpo", "bco_pair", "kto", "causal_po", "dr_causal_po", "outcome_po"}
 STATEFUL = {"bco_pair", "beta_dpo"}
 ALL = METHODS.names()
@@ -76,6 +76,12 @@ def stats_for(needs: Needs, batch) -> SequenceStats:
         stats.mismatched_lengths = stats.lengths.roll(-1, 0)
         return stats
     stats = batch.stats(requires_grad=True, reference=needs.reference)
+    if needs.token_logps:  # each response's log-prob spread evenly over its tokens
+        width = int(stats.lengths.max())
+        stats.token_mask = torch.arange(width) < stats.lengths.unsqueeze(-1)
+        stats.token_logps = torch.where(stats.token_mask, (stats.logps / stats.lengths).detach().unsqueeze(-1), 0.0)
+        if needs.reference:
+            stats.ref_token_logps = torch.where(stats.token_mask, (stats.ref_logps / stats.lengths).unsqueeze(-1), 0.0)
     if needs.token_kl:
         stats.token_kl = torch.full((4, 2, 3), 0.1, dtype=torch.float64)
         stats.token_mask = torch.ones(4, 2, 3, dtype=torch.bool)
