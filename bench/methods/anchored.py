@@ -101,6 +101,13 @@ class BCOPair(BetaObjective):
     State: the running mean and its count, in :meth:`state_dict`. They move only when gradients are
     enabled, so evaluating under ``torch.no_grad()`` uses (but does not change) the training state.
     Each response counts once (TRL counts each batch once; the same with a fixed batch size).
+
+    Deviation from TRL >= 0.29: its DPO refactor (TRL PR #3906) dropped delta, arguing that a pairwise
+    objective is already invariant to a constant added to both rewards, and computes
+    -log sigma(beta rho_w) - log sigma(-beta rho_l). The two differ: delta moves the classifier's threshold,
+    so the terms are not shift-invariant one by one. bench keeps the running mean of the BCO paper and of
+    TRL 0.9-0.28 by default; ``running_mean=False`` is TRL's current loss (no state, not batch-level in
+    effect), for reproducing its numbers.
     """
 
     family = "anchored"
@@ -110,14 +117,20 @@ class BCOPair(BetaObjective):
                "delta = running mean of beta rho")
     needs = Needs(data="pairs", reference=True, batch_level=True)
 
+    running_mean: bool = True
+    """Subtract delta, the running mean of beta rho (the paper and TRL <= 0.28); False: TRL >= 0.29's loss."""
+
     def __post_init__(self) -> None:
         self._count = 0.0
         self._mean = 0.0
 
     def state_dict(self) -> dict[str, float]:
-        return {"count": self._count, "mean": self._mean}
+        return {"count": self._count, "mean": self._mean} if self.running_mean else {}
 
     def load_state_dict(self, state: dict[str, float]) -> None:
+        if not self.running_mean:
+            super().load_state_dict(state)
+            return
         if not state:
             self.__post_init__()
             return
@@ -129,6 +142,8 @@ class BCOPair(BetaObjective):
     def loss(self, stats: SequenceStats) -> LossOutput:
         rho_w, rho_l, _ = reference_margin(stats, self.reduction)
         r_w, r_l = self.beta * rho_w, self.beta * rho_l
+        if not self.running_mean:
+            return pair_output(-log_sigmoid(r_w) - log_sigmoid(-r_l), r_w, r_l)
         rewards = torch.cat([r_w, r_l]).detach()
         count = self._count + rewards.numel()
         mean = self._mean + (rewards.sum().item() - rewards.numel() * self._mean) / count

@@ -12,10 +12,12 @@ slic: max(0, delta - log pi(y_w) + log pi(y_l)) - lambda log pi(y_w)
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import torch
 from torch import Tensor
 
+from bench.errors import ConfigError
 from bench.methods import register_method
 from bench.methods.base import (
     LossOutput,
@@ -23,6 +25,7 @@ from bench.methods.base import (
     Objective,
     Reduction,
     SequenceStats,
+    chosen_rejected,
     in_unit_interval,
     log_sigmoid,
     positive,
@@ -48,6 +51,14 @@ class ORPO(Objective):
     SFT stage). p is the geometric-mean per-token probability exp(LN), so the default ``reduction``
     is ``"mean"``; ``reduction="sum"`` uses whole-sequence probabilities instead. Logged rewards are
     the log odds of each response, so ``rewards/margins`` is the log odds ratio.
+
+    Deviation from TRL and the authors' code: both take the SFT term as one token-level mean over every
+    token of the micro-batch's chosen sequences, prompt included (-sum_i sum_{t in x_i, y_w,i} log p /
+    sum_i |x_i + y_w,i|, Hugging Face's causal-LM loss), so longer sequences weigh more and the prompt is
+    trained too. bench's default is the paper's per-response mean over response tokens, averaged over pairs
+    (-mean_i LN(y_w,i)). ``nll="batch_tokens"`` takes TRL's token-level mean over the batch's chosen
+    response tokens (-sum_i log pi(y_w,i) / sum_i |y_w,i|); the prompt tokens still do not count, since the
+    trainer scores responses only. The odds-ratio term is the same in all three.
     """
 
     family = "reference-free"
@@ -59,15 +70,26 @@ class ORPO(Objective):
     lambda_or: float = 0.1
     """lambda of METHODS.md: the weight of the odds-ratio term against the SFT term."""
     reduction: Reduction = "mean"
+    nll: Literal["per_response", "batch_tokens"] = "per_response"
+    """The SFT term's average: per chosen response then over pairs (the paper), or over the batch's tokens (TRL)."""
 
     def validate(self) -> None:
         super().validate()
         in_unit_interval(self.name, upper_open=math.inf, lambda_or=self.lambda_or)
+        if self.nll not in ("per_response", "batch_tokens"):
+            raise ConfigError(f"methods.{self.name}.nll={self.nll!r}: use 'per_response' or 'batch_tokens'")
+
+    @staticmethod
+    def batch_token_mean(stats: SequenceStats) -> Tensor:
+        """The mean log-prob of all chosen response tokens of the micro-batch: one value for every pair."""
+        logp_w, _ = chosen_rejected(stats.logps)
+        length_w, _ = chosen_rejected(stats.lengths)
+        return (logp_w.sum() / length_w.sum().clamp(min=1)).expand_as(logp_w)
 
     def loss(self, stats: SequenceStats) -> LossOutput:
         logp_w, logp_l, _ = reference_free_margin(stats, self.reduction)
         odds_w, odds_l = log_odds(logp_w), log_odds(logp_l)
-        nll = -logp_w
+        nll = -logp_w if self.nll == "per_response" else -self.batch_token_mean(stats)
         losses = nll - self.lambda_or * log_sigmoid(odds_w - odds_l)
         return pair_output(losses, odds_w, odds_l, nll=nll)
 

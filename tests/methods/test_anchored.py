@@ -155,6 +155,17 @@ def test_bco_empty_state_is_a_fresh_start(pairs):
     assert objective.loss(pairs.stats()).loss.item() == first
 
 
+def test_bco_without_running_mean_is_trls_current_loss_and_keeps_no_state(pairs):
+    rho_w, rho_l = pairs.rho()
+    objective = build_objective("bco_pair", {"running_mean": False, "beta": 0.5})
+    for _ in range(2):  # no delta builds up from one call to the next
+        out = objective.loss(pairs.stats())
+        assert out.loss.item() == pytest.approx(bco_by_hand(rho_w, rho_l, 0.5, 0.0), rel=1e-12)
+    assert objective.state_dict() == {}
+    with pytest.raises(PlanError, match="bco_pair"):
+        objective.load_state_dict({"count": 1.0, "mean": 0.0})
+
+
 def test_bco_rejects_a_foreign_state():
     with pytest.raises(PlanError, match="bco_pair"):
         build_objective("bco_pair").load_state_dict({"m0": 0.0})

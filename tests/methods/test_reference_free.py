@@ -36,6 +36,20 @@ def test_orpo_matches_the_formula_with_mean_log_probs(pairs):
     assert out.metrics["nll"].tolist() == pytest.approx([-w for w in ln_w])
 
 
+def test_orpo_batch_token_nll_is_trls_token_level_mean_over_the_batch(pairs):
+    ln_w, ln_l = pairs.policy("mean")
+    batch_mean = sum(pairs.logp_w) / sum(pairs.len_w)  # every chosen token of the batch weighs the same
+    per_response_nll = -sum(ln_w) / len(ln_w)
+    expected = orpo_by_hand(ln_w, ln_l, 0.1) - per_response_nll - batch_mean  # swap one SFT term for the other
+    objective = build_objective("orpo", {"nll": "batch_tokens"})
+    assert objective.loss(pairs.stats(reference=False)).loss.item() == pytest.approx(expected, rel=1e-12)
+
+
+def test_orpo_rejects_an_unknown_nll_average():
+    with pytest.raises(ConfigError, match=r"methods\.orpo\.nll"):
+        build_objective("orpo", {"nll": "tokens"})
+
+
 def test_orpo_sum_reduction_uses_sequence_probabilities(make_pairs):
     batch = make_pairs(logp_w=[-0.5, -2.0, -0.05], logp_l=[-0.7, -1.0, -3.0], ref_w=[0.0] * 3,
                        ref_l=[0.0] * 3, len_w=[3, 4, 2], len_l=[5, 2, 6])
