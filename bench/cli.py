@@ -289,16 +289,40 @@ def seeds(overrides: tuple[str, ...], studies: tuple[str, ...], seeds: str, root
     """Each seed paper's comparison on the gym over several seeds, with verdicts: bench report seeds"""
     from bench.runner.seeds_report import SeedsReport, studies_named
 
-    try:
-        seed_list = tuple(int(s) for s in seeds.split(",") if s.strip())
-    except ValueError as exc:
-        raise BenchError(f"--seeds={seeds!r}: give a comma list of integers, e.g. --seeds 0,1,2") from exc
-    report = SeedsReport(root, seed_list, tuple(overrides), say=lambda line: click.echo(line, err=True))
+    report = SeedsReport(root, _seed_list(seeds), tuple(overrides), say=lambda line: click.echo(line, err=True))
     for study in studies_named(list(studies)):
         report.run_study(study)
     path = report.write(studies_named([]), out)
     click.echo(path.read_text())
     click.echo(f"wrote {path}", err=True)
+
+
+@report.command(context_settings={"ignore_unknown_options": True})
+@click.argument("overrides", nargs=-1, type=click.UNPROCESSED)
+@click.option("--study", "studies", multiple=True,
+              help="Run only this study (dpo, length-token-divergence, reference-free-anchored, "
+                   "reward-outcome-online); repeatable. Default: all.")
+@click.option("--seeds", default="0,1,2", show_default=True, help="Comma list of seeds (at least 2).")
+@click.option("--root", default="runs/frontier", show_default=True, type=click.Path(path_type=Path),
+              help="Where the studies' results stores live.")
+@click.option("--out", default="docs/frontier.md", show_default=True, type=click.Path(path_type=Path))
+def frontier(overrides: tuple[str, ...], studies: tuple[str, ...], seeds: str, root: Path, out: Path) -> None:
+    """Every objective's reward-KL curve against the optimal frontier: bench report frontier --study dpo"""
+    from bench.runner.frontier_report import STUDIES, FrontierReport, studies_named
+
+    report = FrontierReport(root, _seed_list(seeds), tuple(overrides), say=lambda line: click.echo(line, err=True))
+    for study in studies_named(list(studies)):
+        report.run_study(study)
+    path = report.write(STUDIES, out)
+    click.echo(path.read_text())
+    click.echo(f"wrote {path}", err=True)
+
+
+def _seed_list(seeds: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(s) for s in seeds.split(",") if s.strip())
+    except ValueError as exc:
+        raise BenchError(f"--seeds={seeds!r}: give a comma list of integers, e.g. --seeds 0,1,2") from exc
 
 
 @main.command()

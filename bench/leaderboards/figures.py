@@ -8,6 +8,7 @@ no display), so they render in CI and in worker processes.
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,9 +24,15 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 FORMATS = ("png", "svg")
-_OFFSETS = [(6, 6), (6, -12), (-6, 6), (-6, -12), (10, 0), (-10, 0), (0, 12), (0, -16), (14, 14), (14, -20),
-            (-14, 14), (-14, -20), (24, 4), (-24, 4), (4, 26), (4, -30)]
-"""Where a label may go relative to its point (offset points), tried in this order."""
+_OFFSETS = [(round(radius * math.cos(angle)), round(radius * 0.8 * math.sin(angle)))
+            for radius in (8, 18, 30, 45, 65) for angle in np.linspace(math.pi / 4, 2 * math.pi + math.pi / 4, 8,
+                                                                       endpoint=False)]
+"""Where a label may go relative to its point (offset points), tried in this order: eight directions on rings
+further and further out, so a label in a clump of points ends up outside the clump on a leader line."""
+
+
+LABEL_OVERLAP_COST = 10
+"""How much worse a label on another label is than a label over a point, when no place is free."""
 
 
 def new_figure(width: float = 8.0, height: float = 5.5) -> Figure:
@@ -51,7 +58,8 @@ def place_labels(axes: Axes, xs: Sequence[float], ys: Sequence[float], labels: S
     """Annotate every point with its label where the label overlaps no label placed before it and no point.
 
     Greedy: each label tries the offsets of ``_OFFSETS`` in turn and takes the first free one (the one
-    least overlapped when none is free), drawing a thin leader line when it sits away from its point.
+    least overlapped when none is free: covering a point is better than covering a label), drawing a thin
+    leader line when it sits away from its point.
     """
     figure = axes.figure
     renderer = figure.canvas.get_renderer()
@@ -61,11 +69,10 @@ def place_labels(axes: Axes, xs: Sequence[float], ys: Sequence[float], labels: S
     annotations = []
     for (x, y), label, centre in zip(zip(xs, ys, strict=True), labels, points, strict=True):
         best, best_overlap = None, None
-        for dx, dy in _OFFSETS:
-            candidate = axes.annotate(label, (x, y), textcoords="offset points", xytext=(dx, dy), fontsize=fontsize,
-                                      ha="left" if dx >= 0 else "right", va="center", gid=f"label:{label}")
+        for offset in _OFFSETS:
+            candidate = _label(axes, label, (x, y), offset, fontsize)
             box = candidate.get_window_extent(renderer).expanded(1.05, 1.1)
-            overlap = sum(box.overlaps(other) for other in taken)
+            overlap = LABEL_OVERLAP_COST * sum(box.overlaps(other) for other in taken)
             overlap += sum(box.contains(px, py) for px, py in points if (px, py) != tuple(centre))
             if best_overlap is None or overlap < best_overlap:
                 if best is not None:
@@ -75,12 +82,24 @@ def place_labels(axes: Axes, xs: Sequence[float], ys: Sequence[float], labels: S
                 candidate.remove()
             if overlap == 0:
                 break
-        if abs(best.xyann[0]) > 10 or abs(best.xyann[1]) > 14:
-            best.arrow_patch = None
-            best.set(arrowprops={"arrowstyle": "-", "color": "0.6", "linewidth": 0.5})
+        if abs(best.xyann[0]) > 10 or abs(best.xyann[1]) > 14:  # away from its point: draw it again with a leader
+            offset = best.xyann
+            best.remove()
+            best = _label(axes, label, (x, y), offset, fontsize, leader=True)
         taken.append(best_box)
         annotations.append(best)
     return annotations
+
+
+def _label(axes: Axes, label: str, xy: tuple[float, float], offset: tuple[float, float], fontsize: float,
+           leader: bool = False) -> Any:
+    """``label`` at ``offset`` points from ``xy``, with a thin grey line back to the point when ``leader``."""
+    arrow = {"arrowstyle": "-", "color": "0.6", "linewidth": 0.5} if leader else None
+    annotation = axes.annotate(label, xy, textcoords="offset points", xytext=offset, fontsize=fontsize,
+                               ha="left" if offset[0] >= 0 else "right", va="center", gid=f"label:{label}",
+                               arrowprops=arrow)
+    annotation.set_in_layout(False)  # else the constrained layout resizes the axes and moves the placed labels
+    return annotation
 
 
 def save(figure: Figure, stem: Path) -> list[Path]:
