@@ -7,6 +7,8 @@ Third-party objectives register through the ``bench.methods`` entry-point group;
 from __future__ import annotations
 
 import dataclasses
+import importlib
+import pkgutil
 import typing
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -54,33 +56,17 @@ def build_objective(name: str, overrides: Mapping[str, Any] | None = None,
     return objective
 
 
-# Built-in objectives register themselves on import.
-from bench.methods import (  # noqa: E402
-    adaptive,
-    alphapo,
-    anchored,
-    causal,
-    distributional,
-    dpo,
-    dpo_shift,
-    f_divergence,
-    fpo,
-    ipo,
-    kto,
-    ld_dpo,
-    length,
-    margin,
-    reference_free,
-    reward_aware,
-    rloo,
-    sft,
-    simper,
-    simpo,
-    smoothed,
-    tdpo,
-)
+def _import_builtin_objectives() -> None:
+    """Import every module of this package, so that the objectives they define register.
 
-__all__ = ["METHODS", "Objective", "adaptive", "alphapo", "anchored", "build_objective", "causal",
-           "distributional", "dpo", "dpo_shift", "f_divergence", "fpo", "ipo", "kto", "ld_dpo", "length", "margin",
-           "reference_free", "register_method", "reward_aware", "rloo", "sft", "simper", "simpo", "smoothed",
-           "tdpo"]
+    Discovered rather than listed: this file is part of every job's key (the trainer reaches the
+    registry), so a new objective module must not have to edit it and thereby retrain everything else.
+    Sorted, so objectives register (and plans list them) in the same order everywhere.
+    """
+    for module in sorted(info.name for info in pkgutil.iter_modules(__path__)):
+        importlib.import_module(f"{__name__}.{module}")
+
+
+_import_builtin_objectives()
+
+__all__ = ["METHODS", "Objective", "build_objective", "register_method"]
