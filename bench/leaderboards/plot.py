@@ -95,14 +95,6 @@ def method_points(rows: pd.DataFrame, kl_metric: str = KL_METRIC,
     return points, float(reference.mean()) if len(reference) else math.nan
 
 
-def _figure_class():
-    try:
-        from matplotlib.figure import Figure
-    except ImportError as exc:
-        raise BenchError("the frontier plot needs matplotlib: pip install matplotlib (or the 'plot' extra)") from exc
-    return Figure
-
-
 def plot_frontier(frontier: RewardFrontier, points: Sequence[MethodPoint], path: Path | None = None,
                   reference_reward: float = math.nan, title: str | None = None) -> Figure:
     """Draw the frontier, best-of-n, the reference at KL 0 and every point; write a PNG when ``path`` is set.
@@ -111,7 +103,6 @@ def plot_frontier(frontier: RewardFrontier, points: Sequence[MethodPoint], path:
     N and the prompts used are printed under the axes. Points with a NaN KL or reward (a run without
     the kl evaluator) cannot be placed and are left out. Returns the figure (its first axes is the plot).
     """
-    _figure_class()
     figure = new_figure(9.0, 6.0)
     axes = figure.add_subplot()
     valid = frontier.table[frontier.table["valid"].astype(bool)].sort_values("kl")

@@ -110,7 +110,8 @@ def _number_column(series: pd.Series) -> list[str]:
     return [_number(value, decimals) for value in series]
 
 
-def _win_rate_cell(row: pd.Series, metric: str) -> str:
+def win_rate_text(row: pd.Series, metric: str) -> str:
+    """A win rate with its interval, one decimal: the text of the Markdown table and of the site's cells."""
     value = row.get(metric)
     if value is None or pd.isna(value):
         return NOT_AVAILABLE
@@ -208,7 +209,7 @@ def _grid_markdown(table: pd.DataFrame, metric: str) -> list[str]:
     labels = [f"{method} ({_hyperparameter_text(hp)}, {reduction}, {steps} steps)" if again else method
               for method, hp, reduction, steps, again in zip(grid["method"], grid["hyperparameters"],
                                                              grid["reduction"], grid["steps"], repeated, strict=True)]
-    cells = [[label] + ["-" if pd.isna(row[column]) else _win_rate_cell(row, column) for column in selectors]
+    cells = [[label] + ["-" if pd.isna(row[column]) else win_rate_text(row, column) for column in selectors]
              for label, (_, row) in zip(labels, grid.iterrows(), strict=True)]
     body = tabulate([[cell(value) for value in row] for row in cells], headers=["method", *map(cell, selectors)],
                     tablefmt="pipe", disable_numparse=True,
@@ -263,7 +264,7 @@ def to_markdown(table: pd.DataFrame) -> str:
     for metric in win_rates:
         label = _judge_label(metric, "win_rate")
         mark = FLAG if any(label.removesuffix("_lc") == judge for judge in flags) else ""
-        columns[f"{label} WR{mark}" if label else "WR"] = [_win_rate_cell(row, metric)
+        columns[f"{label} WR{mark}" if label else "WR"] = [win_rate_text(row, metric)
                                                            for _, row in table.iterrows()]
     for metric in rewards:
         columns[f"{_judge_label(metric, 'reward')} reward"] = _number_column(table[metric])

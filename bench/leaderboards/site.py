@@ -26,7 +26,7 @@ from bench.fingerprint import fingerprint
 from bench.leaderboards.collect import STORE_COLUMN, PublishedTable, job_record
 from bench.leaderboards.figures import new_figure
 from bench.leaderboards.ranking import RANK_HIGH, RANK_LOW, TIED_GROUP, configuration_labels
-from bench.leaderboards.render import NAMED_COLUMNS, _judge_quality, _judges
+from bench.leaderboards.render import NAMED_COLUMNS, _judge_quality, _judges, win_rate_text
 from bench.leaderboards.table import CI_HIGH, CI_LOW, GROUP_COLUMNS, REFERENCE_METHOD, value_columns, win_rate_metrics
 
 INDEX_FILE = "index.html"
@@ -85,7 +85,7 @@ def _win_rate_cell(row: pd.Series, metric: str) -> dict[str, Any]:
     cell = {"text": text, "sort": sort, "cls": "", "link": None, "bar": None}
     if sort and low is not None and high is not None and pd.notna(low) and pd.notna(high):
         clip = [min(100.0, max(0.0, float(v))) for v in (value, low, high)]
-        cell["text"] = f"{float(value):.1f} [{float(low):.1f}, {float(high):.1f}]"
+        cell["text"] = win_rate_text(row, metric)
         cell["bar"] = {"mean": f"{clip[0]:.2f}", "low": f"{clip[1]:.2f}", "width": f"{clip[2] - clip[1]:.2f}",
                        "high": f"{clip[2]:.2f}"}
     return cell
