@@ -7,7 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
+from bench.cli import main
 from bench.errors import BenchError
 from bench.runner.frontier_curves import CurvePoint, envelope, mean_regret, summarise
 from bench.runner.frontier_report import FrontierReport, FrontierStudy, strength_overrides, studies_named
@@ -52,6 +54,9 @@ def test_unknown_study_and_too_few_seeds_are_one_line_errors(tmp_path):
         studies_named(["dpoo"])
     with pytest.raises(BenchError, match="at least 2 seeds"):
         FrontierReport(tmp_path, (0,))
+    result = CliRunner().invoke(main, ["report", "frontier", "--study", "dpoo", "--root", str(tmp_path)])
+    assert result.exit_code == 2 and result.output.count("\n") == 1 and "--study dpoo" in result.output
+    assert not any(tmp_path.iterdir())  # nothing ran
 
 
 @pytest.mark.slow
