@@ -115,9 +115,16 @@ def save(figure: Figure, stem: Path) -> list[Path]:
 
 
 def head_to_head_heatmap(record: dict[str, Any]) -> Figure:
-    """The head-to-head matrix as a heatmap: cell (row, column) is how often the row's method beats the column's."""
-    methods = record["methods"]
+    """The head-to-head matrix as a heatmap: cell (row, column) is how often the row's method beats the column's.
+
+    Rows and columns are ordered by each method's mean win rate against all others, strongest first, so that
+    the matrix reads as blocks (who beats whom) rather than as the registry's order.
+    """
     matrix = np.array(record["win_rate"], dtype=float)
+    off_diagonal = np.where(np.eye(len(matrix), dtype=bool), np.nan, matrix)
+    order = np.argsort(-np.nan_to_num(np.nanmean(off_diagonal, axis=1), nan=-np.inf), kind="stable")
+    methods = [record["methods"][i] for i in order]
+    matrix = matrix[np.ix_(order, order)]
     size = max(4.0, 0.45 * len(methods) + 2.5)
     figure = new_figure(size + 1.5, size)
     axes = figure.add_subplot()

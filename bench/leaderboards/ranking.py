@@ -11,8 +11,9 @@ configuration's primary metric is redrawn many times from the two sources of noi
   run's interval, not its per-prompt values, so the prompt noise of two methods is drawn
   independently: the tests are conservative where two methods' per-prompt outcomes are correlated.
 
-From the draws: a 95% rank interval per configuration, a two-sided bootstrap p-value for every pair of
-configurations, Holm's correction over all pairs (statsmodels), and groups of configurations no test
+From the draws: a 95% rank interval per configuration, a two-sided p-value for every pair of
+configurations (a normal test on the redrawn differences' mean and standard deviation), Holm's correction
+over all pairs (statsmodels), and groups of configurations no test
 separates (a group starts at the best configuration not yet grouped and takes every later one not
 significantly different from it).
 """
@@ -117,16 +118,26 @@ def rank_intervals(redraws: dict[str, np.ndarray], higher_is_better: bool = True
             for i, label in enumerate(labels)}
 
 
+def _two_sided_p(difference: np.ndarray) -> float:
+    """The p-value of "no difference" from the redrawn differences: a normal test on their mean and spread.
+
+    Counting the draws on the far side of zero cannot give a p-value below 2 / (draws + 1), and Holm
+    multiplies the smallest of k(k-1)/2 p-values by that many: with 41 configurations (820 pairs) and
+    4,000 draws, no pair could ever be separated. The bootstrap's standard error has no such floor.
+    """
+    spread = float(np.std(difference, ddof=1))
+    centre = float(np.mean(difference))
+    if spread == 0.0:
+        return 1.0 if centre == 0.0 else 0.0
+    return float(2.0 * stats.norm.sf(abs(centre) / spread))
+
+
 def pairwise(redraws: dict[str, np.ndarray]) -> list[Comparison]:
-    """Every pair, with the bootstrap two-sided p-value of "no difference" and Holm's adjustment."""
+    """Every pair, with the two-sided p-value of "no difference" (:func:`_two_sided_p`) and Holm's adjustment."""
     pairs = list(itertools.combinations(redraws, 2))
     if not pairs:
         return []
-    raw = []
-    for first, second in pairs:
-        difference = redraws[first] - redraws[second]
-        below, above = np.count_nonzero(difference <= 0), np.count_nonzero(difference >= 0)
-        raw.append(min(1.0, 2.0 * (min(below, above) + 1) / (difference.size + 1)))
+    raw = [_two_sided_p(redraws[first] - redraws[second]) for first, second in pairs]
     adjusted = multipletests(raw, method="holm")[1]
     return [Comparison(first, second, float(np.mean(redraws[first] - redraws[second])), p, float(p_holm))
             for (first, second), p, p_holm in zip(pairs, raw, adjusted, strict=True)]

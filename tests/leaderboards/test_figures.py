@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.text import Text
 
-from bench.leaderboards.figures import new_figure, place_labels
+from bench.leaderboards.figures import head_to_head_heatmap, new_figure, place_labels
 
 
 def test_crowded_labels_do_not_overlap_and_far_ones_get_leader_lines():
@@ -28,3 +28,15 @@ def test_crowded_labels_do_not_overlap_and_far_ones_get_leader_lines():
     near = [a for a in placed if a not in far]
     assert all(a.arrow_patch is None for a in near)
     assert overlapping == 0
+
+
+def test_heatmap_orders_methods_by_their_mean_win_rate_and_keeps_each_cell_with_its_pair():
+    # Mean win rate against the others: b 75, c 40, a 35.
+    record = {"methods": ["a", "b", "c"], "judge": "gold", "n_prompts": 8, "seed": 0,
+              "win_rate": [[50.0, 30.0, 40.0], [70.0, 50.0, 80.0], [60.0, 20.0, 50.0]]}
+    figure = head_to_head_heatmap(record)
+    axes = figure.axes[0]
+    assert [t.get_text() for t in axes.get_yticklabels()] == ["b", "c", "a"]
+    assert [t.get_text() for t in axes.get_xticklabels()] == ["b", "c", "a"]
+    shown = np.asarray(axes.images[0].get_array())
+    assert shown[0, 2] == 70.0 and shown[2, 0] == 30.0 and shown[1, 2] == 60.0  # b vs a, a vs b, c vs a

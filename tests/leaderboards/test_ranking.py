@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -60,7 +61,10 @@ def test_holm_adjusts_the_smallest_p_by_the_number_of_pairs() -> None:
     redraws = {"a": rng.normal(10.0, 1.0, 4000), "b": rng.normal(0.0, 1.0, 4000), "c": rng.normal(0.1, 1.0, 4000)}
     comparisons = {frozenset((c.first, c.second)): c for c in pairwise(redraws)}
     ab, bc = comparisons[frozenset("ab")], comparisons[frozenset("bc")]
-    assert ab.p_value == pytest.approx(2 / 4001)  # the bootstrap's floor: no draw on the wrong side
+    difference = redraws["a"] - redraws["b"]  # about N(10, 2): z = 10 / sqrt(2), computed here by hand
+    z = abs(difference.mean()) / difference.std(ddof=1)
+    assert ab.p_value == pytest.approx(math.erfc(z / math.sqrt(2)), rel=1e-9)
+    assert ab.p_value < 2 / 4001  # below what counting draws on the wrong side of zero could ever give
     smallest = min(c.p_value for c in comparisons.values())
     assert min(c.p_holm for c in comparisons.values()) == pytest.approx(3 * smallest)
     assert bc.p_value > 0.5 and not bc.significant
@@ -87,3 +91,13 @@ def test_seeds_are_resampled_jointly_when_every_method_ran_the_same_seeds(tmp_pa
     runs = load_results(_store(tmp_path, {"a": [81.0, 51.0, 66.0], "b": [80.0, 50.0, 65.0]}, half_width=0.0))
     redraws = draws(runs, "gold_win_rate")
     assert np.allclose(redraws["a"] - redraws["b"], 1.0)
+
+
+def test_forty_configurations_can_still_be_told_apart_after_holm() -> None:
+    rng = np.random.default_rng(1)  # 40 configurations 1 point apart, each redrawn with a spread of 0.2
+    redraws = {f"m{i:02d}": rng.normal(float(i), 0.2, 4000) for i in range(40)}
+    comparisons = pairwise(redraws)
+    assert len(comparisons) == 780
+    assert all(c.significant for c in comparisons)
+    groups = tied_groups(sorted(redraws, reverse=True), comparisons)
+    assert sorted(groups.values()) == list(range(1, 41))
