@@ -14,7 +14,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -26,6 +26,7 @@ from bench.leaderboards.figures import family_colours, new_figure, place_labels
 from bench.leaderboards.table import GROUP_COLUMNS, REFERENCE_METHOD, RewardFrontier, select_sweep_points
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 PLOT_FILE = "frontier.png"
@@ -139,7 +140,8 @@ def plot_frontier(frontier: RewardFrontier, points: Sequence[MethodPoint], path:
     place_labels(axes, xs, ys, [p.label for p in placed])
     axes.set_ylabel("gold reward r*")
     axes.grid(True, alpha=0.3)
-    axes.legend(loc="upper right", fontsize=8)
+    axes.add_artist(axes.legend(loc="upper right", fontsize=8))
+    _family_legend(axes, colours)
     if title:
         axes.set_title(title)
     axes.text(0.01, 0.99, frontier.note().replace("; ", "\n"), transform=axes.transAxes, fontsize=7, ha="left",
@@ -147,6 +149,17 @@ def plot_frontier(frontier: RewardFrontier, points: Sequence[MethodPoint], path:
     if path is not None:
         _write_png(figure, Path(path))
     return figure
+
+
+def _family_legend(axes: Axes, colours: dict[str, Any]) -> None:
+    """A second legend naming the colour of every objective family on the plot."""
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], marker="o", linestyle="", color=colour, label=family)
+               for family, colour in sorted(colours.items())]
+    if handles:
+        axes.legend(handles=handles, title="family", loc="lower right", fontsize=6, title_fontsize=7,
+                    ncol=2 if len(handles) > 8 else 1)
 
 
 def _write_png(figure: Figure, path: Path) -> None:

@@ -95,8 +95,10 @@ def test_plot_writes_a_png_with_one_point_and_label_per_placed_method(store: Pat
 
 def test_large_kl_switches_to_a_symlog_axis_and_errors_draw_when_given(frontier: Frontier) -> None:
     pytest.importorskip("matplotlib")
-    points = [MethodPoint("far", 150.0, 0.2, 10.0, 0.05), MethodPoint("near", 1.0, 0.3)]
+    points = [MethodPoint("far", 150.0, 0.2, 10.0, 0.05, family="dpo"), MethodPoint("near", 1.0, 0.3, family="kto")]
     axes = plot_frontier(frontier, points).axes[0]
+    family = axes.get_legend()  # the colour key: one entry per family, beside the legend of what is drawn
+    assert family.get_title().get_text() == "family" and [t.get_text() for t in family.get_texts()] == ["dpo", "kto"]
     assert axes.get_xscale() == "symlog"
     assert len(by_gid(axes, METHODS_GID)[0].get_offsets()) == 2
     assert any(container.get_label() == "95% t interval over seeds" for container in axes.containers)
