@@ -158,8 +158,8 @@ def _family_legend(axes: Axes, colours: dict[str, Any]) -> None:
     handles = [Line2D([], [], marker="o", linestyle="", color=colour, label=family)
                for family, colour in sorted(colours.items())]
     if handles:
-        axes.legend(handles=handles, title="family", loc="lower right", fontsize=6, title_fontsize=7,
-                    ncol=2 if len(handles) > 8 else 1)
+        axes.legend(handles=handles, title="family", loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7,
+                    title_fontsize=8, borderaxespad=0.0)  # outside the axes: no point hides behind it
 
 
 def _write_png(figure: Figure, path: Path) -> None:
