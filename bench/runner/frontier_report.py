@@ -143,7 +143,7 @@ class FrontierReport:
         found = [m for m in study.methods if (rows["method"] == m).any()]
         summaries = [summarise(m, curve_points(rows, m), reference, on_frontier, kl_range, KL_BUDGETS)
                      for m in found]
-        return sorted(summaries, key=lambda s: (math.isnan(s.regret.mean), s.regret.mean))
+        return sorted(summaries, key=_ranking_key)
 
     def section(self, study: FrontierStudy, figure_dir: Path, markdown_dir: Path) -> str:
         command = f"bench report frontier --study {study.name} --seeds {','.join(map(str, self.seeds))}"
@@ -198,6 +198,17 @@ def curve_points(rows: pd.DataFrame, method: str) -> dict[int, list[CurvePoint]]
         by_seed.setdefault(int(row["seed"]), []).append(
             CurvePoint(float(strength), float(row["kl"]), float(row["gold_reward"])))
     return {seed: sorted(points, key=lambda p: p.strength) for seed, points in sorted(by_seed.items())}
+
+
+def _ranking_key(summary: CurveSummary) -> tuple:
+    """Lowest mean regret first; where regrets tie (curves that never come within the frontier's valid range
+    reach only the reference there), the best reward within the largest KL budget, then the smaller ones."""
+    def descending(value: float) -> float:
+        return -value if math.isfinite(value) else math.inf
+
+    regret = summary.regret.mean
+    return (not math.isfinite(regret), round(regret, 6) if math.isfinite(regret) else 0.0,
+            *(descending(summary.best_at[b].mean) for b in sorted(summary.best_at, reverse=True)))
 
 
 def ranking_table(summaries: Sequence[CurveSummary], kl_range: float) -> str:

@@ -11,8 +11,14 @@ from click.testing import CliRunner
 
 from bench.cli import main
 from bench.errors import BenchError
-from bench.runner.frontier_curves import CurvePoint, envelope, mean_regret, summarise
-from bench.runner.frontier_report import FrontierReport, FrontierStudy, strength_overrides, studies_named
+from bench.runner.frontier_curves import CurvePoint, CurveSummary, Interval, envelope, mean_regret, summarise
+from bench.runner.frontier_report import (
+    FrontierReport,
+    FrontierStudy,
+    _ranking_key,
+    strength_overrides,
+    studies_named,
+)
 
 
 def linear_frontier(xs: np.ndarray) -> np.ndarray:
@@ -77,3 +83,13 @@ def test_a_smoke_study_runs_every_strength_and_writes_the_report(tmp_path: Path,
     assert sorted(line.split(" | ")[1] for line in table) == ["dpo", "sft"]
     assert "Not run yet: `bench report frontier --study later --seeds 0,1`" in text
     assert frontier.kl_max > 0
+
+
+def test_ranking_breaks_equal_regrets_by_the_best_reward_within_the_largest_budget():
+    def summary(name: str, regret: float, best_at_10: float) -> CurveSummary:
+        return CurveSummary(name, {1.0: Interval(0.0, 0.0, 0.0), 10.0: Interval(best_at_10, 0.0, 1.0)},
+                            Interval(regret, 0.0, 2.0))
+
+    ranked = sorted([summary("far", 1.4, 0.1), summary("close", 0.5, 0.0), summary("farther", 1.4, 0.3),
+                     summary("unknown", math.nan, 0.9)], key=_ranking_key)
+    assert [s.method for s in ranked] == ["close", "farther", "far", "unknown"]
