@@ -145,8 +145,10 @@ class FrontierReport:
                      for m in found]
         return sorted(summaries, key=_ranking_key)
 
-    def section(self, study: FrontierStudy, figure_dir: Path, markdown_dir: Path) -> str:
-        command = f"bench report frontier --study {study.name} --seeds {','.join(map(str, self.seeds))}"
+    def section(self, study: FrontierStudy, out: Path) -> str:
+        """The study's part of the report written to ``out``; its figure is ``<out stem>_<study>.png`` beside it."""
+        command = " ".join(["bench report frontier", *self.overrides, f"--study {study.name}",
+                            f"--seeds {','.join(map(str, self.seeds))}", f"--root {self.root}", f"--out {out}"])
         loaded = self.results(study)
         if loaded is None:
             return f"## Study {study.name}\n\nNot run yet: `{command}` ({', '.join(study.methods)}).\n"
@@ -155,13 +157,13 @@ class FrontierReport:
 
         summaries = self.summaries(study, rows, frontier)
         figure = plot_curves(study.name, {s.method: curve_points(rows, s.method) for s in summaries},
-                             _reference_by_seed(rows), frontier, figure_dir / f"frontier_{study.name}.png")
+                             _reference_by_seed(rows), frontier, out.parent / f"{out.stem}_{study.name}.png")
         cost = _hours(rows)
         strengths = ", ".join(f"{m}.{strength_parameter(m) or '(none)'}" for m in study.methods)
         return (f"## Study {study.name}\n\n`{command}`: {len(rows)} runs, {cost:.2f} CPU-hours of training and "
                 f"evaluation as the runs recorded them. Strengths swept: {strengths}; factors "
                 f"{', '.join(f'{f:g}' for f in STRENGTH_FACTORS)} of each default. {frontier.note()}.\n\n"
-                f"![reward-KL curves of study {study.name}]({_relative(figure, markdown_dir)})\n\n"
+                f"![reward-KL curves of study {study.name}]({_relative(figure, out.parent)})\n\n"
                 + ranking_table(summaries, frontier.kl_max) + "\n")
 
     def write(self, studies: Sequence[FrontierStudy], out: Path) -> Path:
@@ -170,7 +172,7 @@ class FrontierReport:
                   f"Written by `bench report frontier` (bench {__version__}, seeds {', '.join(map(str, self.seeds))}"
                   f"{', overrides ' + ' '.join(self.overrides) if self.overrides else ''}) on "
                   f"{datetime.date.today().isoformat()}. {_explanation(build_config(list(self.overrides)))}\n")
-        sections = [self.section(study, out.parent, out.parent) for study in studies]
+        sections = [self.section(study, out) for study in studies]
         atomic.write_text(out, header + "\n" + "\n".join(sections))
         return out
 

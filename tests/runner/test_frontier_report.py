@@ -81,7 +81,9 @@ def test_a_smoke_study_runs_every_strength_and_writes_the_report(tmp_path: Path,
     assert (tmp_path / "docs" / "frontier_tiny.png").stat().st_size > 10_000
     table = [line for line in text.splitlines() if line.startswith("| 1 ") or line.startswith("| 2 ")]
     assert sorted(line.split(" | ")[1] for line in table) == ["dpo", "sft"]
-    assert "Not run yet: `bench report frontier --study later --seeds 0,1`" in text
+    later = (f"bench report frontier preset=smoke cache={smoke_cache} train.steps=2 --study later --seeds 0,1 "
+             f"--root {tmp_path / 'runs'} --out {path}")
+    assert f"Not run yet: `{later}`" in text
     assert frontier.kl_max > 0
 
 
