@@ -45,8 +45,9 @@ def plot_curves(title: str, curves: dict[str, dict[int, list[CurvePoint]]], refe
         ys = [reward.mean for _, _, reward in curve]
         axes.errorbar(xs, ys, xerr=[_half(kl) for _, kl, _ in curve], yerr=[_half(r) for _, _, r in curve],
                       fmt="-o", color="tab:blue", markersize=3, linewidth=1, capsize=1.5, elinewidth=0.6)
-        for strength, x, y in zip((s for s, _, _ in curve), xs, ys, strict=True):
-            if math.isfinite(strength) and math.isfinite(x) and math.isfinite(y):
+        ends = {0, len(curve) - 1}  # the weakest and strongest settings: inner labels would pile up
+        for index, (strength, x, y) in enumerate(zip((s for s, _, _ in curve), xs, ys, strict=True)):
+            if index in ends and math.isfinite(strength) and math.isfinite(x) and math.isfinite(y):
                 axes.annotate(f"{strength:g}", (x, y), textcoords="offset points", xytext=(3, 3), fontsize=6)
         axes.set_title(method, fontsize=9)
         axes.grid(True, alpha=0.3)
@@ -59,7 +60,7 @@ def plot_curves(title: str, curves: dict[str, dict[int, list[CurvePoint]]], refe
         axes.set_ylim(low - margin, high + margin)
     figure.supxlabel("KL(pi || pi_ref), nats" + (" (symmetric log: linear below 1)" if top_kl > SYMLOG_ABOVE else ""))
     figure.supylabel("gold reward r*")
-    figure.suptitle(f"study {title}: mean over seeds per strength (labels: the strength's value), 95% t intervals; "
+    figure.suptitle(f"study {title}: mean over seeds per strength (labelled: weakest and strongest), 95% t intervals; "
                     "black: optimal pi*, grey: best-of-n, star: reference", fontsize=9)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110)
