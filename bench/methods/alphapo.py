@@ -17,9 +17,6 @@ from __future__ import annotations
 
 import math
 
-import torch
-from torch import Tensor
-
 from bench.errors import ConfigError
 from bench.methods import register_method
 from bench.methods.base import (
@@ -31,15 +28,8 @@ from bench.methods.base import (
     in_unit_interval,
     log_sigmoid,
 )
-from bench.methods.numerics import EXPONENT_CAP
+from bench.methods.numerics import power_transform
 from bench.methods.pairwise import pair_output, reference_free_margin
-
-
-def alpha_reward(mean_logp: Tensor, alpha: float) -> Tensor:
-    """(1 - exp(-alpha LN)) / alpha, and LN itself at alpha = 0 (its limit)."""
-    if alpha == 0:
-        return mean_logp
-    return -torch.expm1((-alpha * mean_logp).clamp(max=EXPONENT_CAP)) / alpha
 
 
 @register_method("alphapo")
@@ -64,6 +54,6 @@ class AlphaPO(BetaObjective):
 
     def loss(self, stats: SequenceStats) -> LossOutput:
         logp_w, logp_l, _ = reference_free_margin(stats, self.reduction)
-        reward_w = self.beta * alpha_reward(logp_w, self.alpha)
-        reward_l = self.beta * alpha_reward(logp_l, self.alpha)
+        reward_w = self.beta * power_transform(logp_w, self.alpha)
+        reward_l = self.beta * power_transform(logp_l, self.alpha)
         return pair_output(-log_sigmoid(reward_w - reward_l - self.gamma), reward_w, reward_l)

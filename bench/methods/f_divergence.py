@@ -24,7 +24,7 @@ from torch import Tensor
 from bench.errors import ConfigError
 from bench.methods import register_method
 from bench.methods.base import BetaObjective, LossOutput, Needs, SequenceStats, log_sigmoid
-from bench.methods.numerics import capped_exp
+from bench.methods.numerics import capped_exp, power_transform
 from bench.methods.pairwise import pair_output, reference_margin
 
 
@@ -75,4 +75,4 @@ class AlphaDivergenceDPO(FDivergenceDPO):
                               "(near 0 is DPO's reverse KL, 1 the forward KL)")
 
     def score(self, h: Tensor) -> Tensor:
-        return (1.0 - capped_exp(-self.alpha * h)) / self.alpha
+        return power_transform(h, self.alpha)
