@@ -102,16 +102,19 @@ def _label(axes: Axes, label: str, xy: tuple[float, float], offset: tuple[float,
     return annotation
 
 
+def write_figure(figure: Figure, path: Path, dpi: int = 120) -> Path:
+    """Render to memory in the format ``path``'s suffix names, then rename into place: a reader never sees half
+    a file. Returns ``path``."""
+    path = Path(path)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format=path.suffix.lstrip("."), dpi=dpi)
+    write_bytes(path, buffer.getvalue())
+    return path
+
+
 def save(figure: Figure, stem: Path) -> list[Path]:
     """Write ``stem.png`` and ``stem.svg`` atomically; the paths."""
-    paths = []
-    for kind in FORMATS:
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format=kind, dpi=120)
-        path = Path(f"{stem}.{kind}")
-        write_bytes(path, buffer.getvalue())
-        paths.append(path)
-    return paths
+    return [write_figure(figure, Path(f"{stem}.{kind}")) for kind in FORMATS]
 
 
 def head_to_head_heatmap(record: dict[str, Any]) -> Figure:

@@ -9,7 +9,6 @@ Agg canvas (no pyplot, no display, no global state), so it runs in CI and in wor
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,10 +18,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from bench.atomic import write_bytes
 from bench.errors import BenchError
 from bench.evaluators.statistics import seed_aggregate
-from bench.leaderboards.figures import family_colours, new_figure, place_labels
+from bench.leaderboards.figures import family_colours, new_figure, place_labels, write_figure
 from bench.leaderboards.table import GROUP_COLUMNS, REFERENCE_METHOD, RewardFrontier, select_sweep_points
 
 if TYPE_CHECKING:
@@ -147,7 +145,7 @@ def plot_frontier(frontier: RewardFrontier, points: Sequence[MethodPoint], path:
     axes.text(0.01, 0.99, frontier.note().replace("; ", "\n"), transform=axes.transAxes, fontsize=7, ha="left",
               va="top", bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"}, gid="note")
     if path is not None:
-        _write_png(figure, Path(path))
+        write_figure(figure, Path(path))
     return figure
 
 
@@ -160,10 +158,3 @@ def _family_legend(axes: Axes, colours: dict[str, Any]) -> None:
     if handles:
         axes.legend(handles=handles, title="family", loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7,
                     title_fontsize=8, borderaxespad=0.0)  # outside the axes: no point hides behind it
-
-
-def _write_png(figure: Figure, path: Path) -> None:
-    """Render to memory, then rename into place: a reader never sees half a PNG."""
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=120)
-    write_bytes(Path(path), buffer.getvalue())

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.atomic import write_bytes
 from bench.gym.frontier import Frontier
-from bench.leaderboards.figures import new_figure
+from bench.leaderboards.figures import new_figure, write_figure
 from bench.leaderboards.plot import SYMLOG_ABOVE
 from bench.runner.frontier_curves import CurvePoint, Interval
 
@@ -23,8 +22,6 @@ COLUMNS = 4
 def plot_curves(title: str, curves: dict[str, dict[int, list[CurvePoint]]], reference_by_seed: dict[int, float],
                 frontier: Frontier, path: Path) -> Path:
     """Draw the panels and write them to ``path`` (PNG); returns ``path``."""
-    import io
-
     rows = max(1, math.ceil(len(curves) / COLUMNS))
     figure = new_figure(3.2 * COLUMNS, 2.6 * rows + 0.4)
     valid = frontier.table[frontier.table["valid"].astype(bool)].sort_values("kl")
@@ -62,10 +59,7 @@ def plot_curves(title: str, curves: dict[str, dict[int, list[CurvePoint]]], refe
     figure.supylabel("gold reward r*")
     figure.suptitle(f"study {title}: mean over seeds per strength (labelled: weakest and strongest), 95% t intervals; "
                     "black: optimal pi*, grey: best-of-n, star: reference", fontsize=9)
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110)
-    write_bytes(path, buffer.getvalue())
-    return path
+    return write_figure(figure, path, dpi=110)
 
 
 def _mean_curve(by_seed: dict[int, list[CurvePoint]]) -> list[tuple[float, Interval, Interval]]:
