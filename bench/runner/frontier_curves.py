@@ -87,6 +87,9 @@ class CurveSummary:
     """Per KL budget, the best gold reward the curve reaches within it."""
     regret: Interval
     """Mean regret against the frontier over [0, K]."""
+    reaches_range: bool = True
+    """Whether any point of any seed lies within [0, K]; if none does, the regret is the reference's own and
+    says nothing about the objective."""
 
 
 def summarise(method: str, by_seed: dict[int, list[CurvePoint]], reference_by_seed: dict[int, float],
@@ -104,4 +107,5 @@ def summarise(method: str, by_seed: dict[int, list[CurvePoint]], reference_by_se
             for budget in budgets}
     regret = Interval.of([mean_regret(by_seed[s], reference_by_seed.get(s, fallback), frontier, kl_range)
                           for s in seeds])
-    return CurveSummary(method, best, regret)
+    reaches = any(point.kl <= kl_range for s in seeds for point in by_seed[s])
+    return CurveSummary(method, best, regret, reaches)

@@ -42,6 +42,8 @@ reference (KL 2-400 nats at lr 1e-3), so the grid reaches further towards strong
 STRENGTH_PARAMETERS = ("beta", "beta_kl", "lambda_or", "lambda_reg")
 """The strength parameter of an objective: the first of these among its hyper-parameters."""
 KL_BUDGETS = (1.0, 3.0, 10.0)
+OUT_OF_RANGE = "‡"
+"""Marks a regret computed from a curve with no point in the frontier's valid range."""
 KEYS_FILE = "comparability_key.json"
 """The benchmark a study's runs published, so that the report reads those rows only."""
 
@@ -74,23 +76,28 @@ def studies_named(names: Sequence[str]) -> list[FrontierStudy]:
     return [known[name] for name in names] if names else list(STUDIES)
 
 
+def _strength(method: str) -> tuple[str, float] | None:
+    """(the hyper-parameter swept for ``method``'s curve, its default), or None when it has none."""
+    defaults = METHODS.get(method)().hyperparameters()
+    return next(((name, defaults[name]) for name in STRENGTH_PARAMETERS if name in defaults), None)
+
+
 def strength_parameter(method: str) -> str | None:
     """The hyper-parameter swept for ``method``'s curve, or None when it has none."""
-    defaults = METHODS.get(method)().hyperparameters()
-    return next((name for name in STRENGTH_PARAMETERS if name in defaults), None)
+    strength = _strength(method)
+    return strength[0] if strength else None
 
 
 def strength_overrides(methods: Sequence[str], factor: float) -> tuple[list[str], list[str]]:
     """(the methods trained at ``factor``, their ``methods.NAME.PARAM=VALUE`` overrides)."""
     chosen, overrides = [], []
     for method in methods:
-        parameter = strength_parameter(method)
-        if parameter is None and factor != 1.0:
+        strength = _strength(method)
+        if strength is None and factor != 1.0:
             continue
         chosen.append(method)
-        if parameter is not None:
-            default = METHODS.get(method)().hyperparameters()[parameter]
-            overrides.append(f"methods.{method}.{parameter}={default * factor:.6g}")
+        if strength is not None:
+            overrides.append(f"methods.{method}.{strength[0]}={strength[1] * factor:.6g}")
     return chosen, overrides
 
 
@@ -133,17 +140,15 @@ class FrontierReport:
                              f"`bench report frontier --study {study.name}`")
         return rows, frontier
 
-    def summaries(self, study: FrontierStudy, rows: pd.DataFrame, frontier: Frontier) -> list[CurveSummary]:
-        reference = _reference_by_seed(rows)
-        kl_range = frontier.kl_max
-
+    @staticmethod
+    def summaries(curves: dict[str, dict[int, list[CurvePoint]]], reference: dict[int, float],
+                  frontier: Frontier) -> list[CurveSummary]:
+        """Every curve's summary against ``frontier``, best first (:func:`_ranking_key`)."""
         def on_frontier(xs: np.ndarray) -> np.ndarray:
             return np.asarray(frontier_reward(frontier.table, xs), dtype=np.float64)
 
-        found = [m for m in study.methods if (rows["method"] == m).any()]
-        summaries = [summarise(m, curve_points(rows, m), reference, on_frontier, kl_range, KL_BUDGETS)
-                     for m in found]
-        return sorted(summaries, key=_ranking_key)
+        return sorted((summarise(method, by_seed, reference, on_frontier, frontier.kl_max, KL_BUDGETS)
+                       for method, by_seed in curves.items()), key=_ranking_key)
 
     def section(self, study: FrontierStudy, out: Path) -> str:
         """The study's part of the report written to ``out``; its figure is ``<out stem>_<study>.png`` beside it."""
@@ -155,9 +160,11 @@ class FrontierReport:
         rows, frontier = loaded
         from bench.runner.frontier_plot import plot_curves
 
-        summaries = self.summaries(study, rows, frontier)
-        figure = plot_curves(study.name, {s.method: curve_points(rows, s.method) for s in summaries},
-                             _reference_by_seed(rows), frontier, out.parent / f"{out.stem}_{study.name}.png")
+        curves = {m: curve_points(rows, m) for m in study.methods if (rows["method"] == m).any()}
+        reference = _reference_by_seed(rows)
+        summaries = self.summaries(curves, reference, frontier)
+        figure = plot_curves(study.name, {s.method: curves[s.method] for s in summaries}, reference, frontier,
+                             out.parent / f"{out.stem}_{study.name}.png")
         cost = _hours(rows)
         strengths = ", ".join(f"{m}.{strength_parameter(m) or '(none)'}" for m in study.methods)
         return (f"## Study {study.name}\n\n`{command}`: {len(rows)} runs, {cost:.2f} CPU-hours of training and "
@@ -219,7 +226,11 @@ def ranking_table(summaries: Sequence[CurveSummary], kl_range: float) -> str:
              "|---|---|---|" + "---|" * len(KL_BUDGETS)]
     for rank, summary in enumerate(summaries, start=1):
         cells = " | ".join(summary.best_at[b].text() for b in KL_BUDGETS)
-        lines.append(f"| {rank} | {summary.method} | {summary.regret.text(3)} | {cells} |")
+        mark = "" if summary.reaches_range else f" {OUT_OF_RANGE}"
+        lines.append(f"| {rank} | {summary.method} | {summary.regret.text(3)}{mark} | {cells} |")
+    if not all(summary.reaches_range for summary in summaries):
+        lines.append(f"\n{OUT_OF_RANGE} No point of this curve lies within [0, {kl_range:.2f}]: its regret is the "
+                     "reference's own and does not rank the objective; such rows are ordered by the KL budgets.")
     return "\n".join(lines)
 
 

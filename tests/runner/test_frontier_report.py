@@ -13,9 +13,12 @@ from bench.cli import main
 from bench.errors import BenchError
 from bench.runner.frontier_curves import CurvePoint, CurveSummary, Interval, envelope, mean_regret, summarise
 from bench.runner.frontier_report import (
+    KL_BUDGETS,
+    OUT_OF_RANGE,
     FrontierReport,
     FrontierStudy,
     _ranking_key,
+    ranking_table,
     strength_overrides,
     studies_named,
 )
@@ -95,3 +98,19 @@ def test_ranking_breaks_equal_regrets_by_the_best_reward_within_the_largest_budg
     ranked = sorted([summary("far", 1.4, 0.1), summary("close", 0.5, 0.0), summary("farther", 1.4, 0.3),
                      summary("unknown", math.nan, 0.9)], key=_ranking_key)
     assert [s.method for s in ranked] == ["close", "farther", "far", "unknown"]
+
+
+def test_a_curve_with_no_point_in_the_valid_range_is_marked_in_the_ranking():
+    far = {seed: [CurvePoint(1.0, kl=5.0, reward=0.3)] for seed in range(3)}
+    near = {seed: [CurvePoint(1.0, kl=0.5, reward=0.2)] for seed in range(3)}
+    reference = dict.fromkeys(range(3), 0.0)
+    summaries = [summarise(name, curve, reference, linear_frontier, 2.0, KL_BUDGETS)
+                 for name, curve in (("far", far), ("near", near))]
+    assert [s.reaches_range for s in summaries] == [False, True]
+    assert summaries[0].regret.mean == pytest.approx(1.0, abs=1e-9)  # the reference's own regret
+    table = ranking_table(summaries, 2.0)
+    far_row = next(line for line in table.splitlines() if "| far |" in line)
+    near_row = next(line for line in table.splitlines() if "| near |" in line)
+    assert OUT_OF_RANGE in far_row and OUT_OF_RANGE not in near_row
+    assert "No point of this curve lies within [0, 2.00]" in table
+    assert OUT_OF_RANGE not in ranking_table(summaries[1:], 2.0)
