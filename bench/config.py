@@ -28,7 +28,7 @@ from bench.errors import ConfigError, closest
 from bench.evaluators import EVALUATORS
 from bench.gym.settings import GymSettings
 from bench.registry import NAME_RULE, is_valid_name
-from bench.train.loop import TrainConfig
+from bench.train.loop import PRECISIONS, TrainConfig
 
 
 @dataclass
@@ -64,6 +64,9 @@ class ModelSettings:
     dtype: str = "auto"
     """``auto`` (bf16 on a GPU, fp32 on CPU) or a name of :data:`bench.models.loading.DTYPES`."""
     trust_remote_code: bool = False
+    attn_implementation: str | None = None
+    """The attention kernel transformers loads the model with (:data:`ATTENTION_KERNELS`); None: its default (sdpa
+    where the model supports it). ``flash_attention_2`` needs the flash-attn package and a GPU."""
     chat_template: str | None = None
     """A Jinja file to use as the tokenizer's chat template (for a model without one, or to replace it); the
     base model is then saved once with it into the cache, and every checkpoint carries it."""
@@ -180,6 +183,7 @@ REPLACED_KEYS = {"data.selector": "selector=NAME[,NAME...] and selectors.NAME.PA
                  "data.val_path": "data.val.path=FILE (data.val.source=jsonl|hf, data.val.format=...)"}
 """Keys earlier versions read, with what replaced them (named in the error instead of a near miss)."""
 GYM_POOLS = ("pairs", "kwise")
+ATTENTION_KERNELS = ("eager", "sdpa", "flash_attention_2", "flash_attention_3", "flex_attention")
 COLUMN_MAPS = ("data.columns", "data.test.columns", "data.val.columns")
 """``data.columns.prompt=question``: bench's column names mapped to a file's, for each dataset of a run."""
 JUDGES_PREFIX = "eval.judges."
@@ -285,6 +289,14 @@ def _validate(config: RunConfig) -> None:
                           f"(or null to use train.warmup_ratio)")
     if not t.lr > 0:
         raise ConfigError(f"train.lr={t.lr} must be > 0")
+    if t.precision not in PRECISIONS:
+        raise ConfigError(f"train.precision={t.precision!r}: use one of {', '.join(PRECISIONS)}")
+    if t.lora.r < 0 or not 0 <= t.lora.dropout < 1 or not t.lora.target_modules:
+        raise ConfigError(f"train.lora: r={t.lora.r} must be >= 0 (0: no adapters), dropout={t.lora.dropout} in "
+                          f"[0, 1) and target_modules non-empty (e.g. [q_proj,v_proj] or [all-linear])")
+    if config.model.attn_implementation not in (None, *ATTENTION_KERNELS):
+        raise ConfigError(f"model.attn_implementation={config.model.attn_implementation!r}: use one of "
+                          f"{', '.join(ATTENTION_KERNELS)} (or leave it unset for transformers' default)")
     for seed in config.seed:
         if seed < 0:
             raise ConfigError(f"seed={seed}: seeds must be integers >= 0")

@@ -39,10 +39,15 @@ def _split_gguf(name: str) -> tuple[str, str | None]:
     return name, None
 
 
-def load_causal_lm(name: str | Path, dtype: str = "auto", trust_remote_code: bool = False) -> PreTrainedModel:
-    """Load a causal LM from a directory, hub id or GGUF file, refusing pickle weights."""
+def load_causal_lm(name: str | Path, dtype: str = "auto", trust_remote_code: bool = False,
+                   attn_implementation: str | None = None) -> PreTrainedModel:
+    """Load a causal LM from a directory, hub id or GGUF file, refusing pickle weights.
+
+    ``attn_implementation`` picks transformers' attention kernel (None: its default)."""
     location, gguf_file = _split_gguf(str(name))
     kwargs = {"dtype": resolve_dtype(dtype), "trust_remote_code": trust_remote_code}
+    if attn_implementation is not None:
+        kwargs["attn_implementation"] = attn_implementation
     if gguf_file:
         kwargs["gguf_file"] = gguf_file
     else:
@@ -52,6 +57,11 @@ def load_causal_lm(name: str | Path, dtype: str = "auto", trust_remote_code: boo
     except OSError as exc:
         raise BenchError(f"cannot load model {name}: {str(exc).splitlines()[0]}; give a directory with "
                          f"config.json and *.safetensors, a .gguf file, or a cached hub id") from exc
+    except (ValueError, ImportError) as exc:
+        if attn_implementation is None:
+            raise
+        raise BenchError(f"model.attn_implementation={attn_implementation!r} cannot load {name}: "
+                         f"{str(exc).splitlines()[0]}") from exc
     if gguf_file:
         # The weights are dequantised on load; without the GGUF quantizer marker a trained copy saves
         # as an ordinary safetensors checkpoint (transformers refuses to serialise "gguf-quantised" models).
@@ -59,6 +69,13 @@ def load_causal_lm(name: str | Path, dtype: str = "auto", trust_remote_code: boo
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
     return model
+
+
+def load_run_model(name: str | Path, settings) -> PreTrainedModel:
+    """Load ``name`` as a run's policy or reference: the dtype, remote-code choice and attention kernel of the
+    run's ``model.*`` settings (:class:`bench.config.ModelSettings`), the same for training and evaluation."""
+    return load_causal_lm(name, dtype=settings.dtype, trust_remote_code=settings.trust_remote_code,
+                          attn_implementation=settings.attn_implementation)
 
 
 def load_tokenizer(name: str | Path, trust_remote_code: bool = False):

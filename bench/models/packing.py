@@ -24,6 +24,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from bench.data.tokenize import Batch
+from bench.models.adapters import unwrapped_causal_lm
+from bench.models.head_logps import head_token_logps
 from bench.models.residual import PooledFeatures, block_output
 
 PROBE_TOLERANCE = {torch.float32: 1e-3, torch.float64: 1e-6}
@@ -95,12 +97,17 @@ def packed_scores(model: torch.nn.Module, batch: Batch, full_distribution: bool 
     tokens of ``pooled``'s features of the residual stream after its block, [R, F]; else None.
     """
     packed = pack(batch)
+    causal_lm = unwrapped_causal_lm(model)
     with block_output(model, pooled.layer) if pooled else nullcontext() as captured:
-        hidden = model.base_model(input_ids=packed.input_ids, position_ids=packed.position_ids,
-                                  use_cache=False).last_hidden_state
+        hidden = causal_lm.base_model(input_ids=packed.input_ids, position_ids=packed.position_ids,
+                                      use_cache=False).last_hidden_state
     hidden = hidden.reshape(-1, hidden.shape[-1]).index_select(0, packed.source)
-    logits = model.get_output_embeddings()(hidden).float()
-    token_logps = -F.cross_entropy(logits, packed.targets, reduction="none")
+    head = causal_lm.get_output_embeddings()
+    if type(head) is torch.nn.Linear and not full_distribution:
+        token_logps = head_token_logps(hidden, head, packed.targets)
+    else:  # a wrapped head (an adapter on it) or full distributions asked for: the logits are needed anyway
+        logits = head(hidden).float()
+        token_logps = -F.cross_entropy(logits, packed.targets, reduction="none")
     shape = batch.response_mask.shape
     rows, cols = packed.layout
     out = token_logps.new_zeros(shape).index_put((rows, cols), token_logps)
@@ -136,7 +143,8 @@ def packing_reproduces_padding(model: torch.nn.Module, batch: Batch, padded_scor
     key = architecture_key(model)
     if key in _VERDICTS:
         return _VERDICTS[key]
-    if model.base_model is model or model.get_output_embeddings() is None:
+    causal_lm = unwrapped_causal_lm(model)
+    if causal_lm.base_model is causal_lm or causal_lm.get_output_embeddings() is None:
         _VERDICTS[key] = False
         return False
     was_training = model.training

@@ -30,7 +30,7 @@ from bench.fingerprint import directory_fingerprint, file_fingerprint, fingerpri
 from bench.generate import Generations, generate
 from bench.generate.outputs import write_model_outputs
 from bench.models import scoring as scoring_module
-from bench.models.loading import load_causal_lm, load_tokenizer
+from bench.models.loading import load_causal_lm, load_run_model, load_tokenizer
 from bench.models.sampling import SamplingParams
 from bench.models.scoring import logps_and_token_entropies, sequence_logps
 from bench.runner.world import World
@@ -146,8 +146,7 @@ class Evaluation:
 
     @cached_property
     def _reference_model(self):
-        return load_causal_lm(self.world.base_model, dtype=self.config.model.dtype,
-                              trust_remote_code=self.config.model.trust_remote_code)
+        return load_run_model(self.world.base_model, self.config.model)
 
     @cached_property
     def _tokenizer(self):
@@ -174,9 +173,9 @@ class Evaluation:
 
     @cached_property
     def _scoring_fingerprint(self) -> str:
-        """What fixes a scoring pass besides model and texts: token limits, dtype and the scoring code."""
+        """What fixes a scoring pass besides model and texts: token limits, dtype and kernel, and the scoring code."""
         data = self.config.data
-        return fingerprint({"max_prompt_tokens": data.max_prompt_tokens, "dtype": self.world.model_dtype,
+        return fingerprint({"max_prompt_tokens": data.max_prompt_tokens, "dtype": self.world.reference_id,
                             "max_response_tokens": data.max_response_tokens,
                             "code": source_fingerprint(scoring_module, load_causal_lm)})
 
@@ -223,8 +222,8 @@ class Evaluation:
 
         def policy_model():
             if "model" not in loaded:
-                loaded["model"] = self._reference_model if is_reference else load_causal_lm(
-                    model_dir, dtype=self.config.model.dtype)
+                loaded["model"] = self._reference_model if is_reference else load_run_model(
+                    model_dir, self.config.model)
             return loaded["model"]
 
         def fill(target: EvalInputs, fields: set[str]) -> None:

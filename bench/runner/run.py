@@ -21,6 +21,7 @@ from functools import cached_property
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from bench import __version__, atomic, failpoints
 from bench.cached import write_record
@@ -41,7 +42,7 @@ from bench.leaderboards.render import FRONTIER_FILE, key_directory, write_leader
 from bench.leaderboards.table import load_results
 from bench.locks import held
 from bench.methods.composite import objective_types
-from bench.models.loading import load_causal_lm, load_tokenizer
+from bench.models.loading import load_causal_lm, load_run_model, load_tokenizer
 from bench.models.refcache import ReferenceCache, distribution_cache_bytes, sae_item
 from bench.models.reference_margins import length_normalised_reference_logps
 from bench.models.refsubset import SLICED_ITEMS, RowSubsetReference, subset_rows
@@ -68,6 +69,7 @@ from bench.store_layout import METRICS_FILE
 from bench.train.batches import OfflineBatches, OnlineBatches
 from bench.train.checkpoint import CHECKPOINT, checkpoint_problem
 from bench.train.loop import TrainConfig, train
+from bench.train.model_setup import AdapterReference, prepare_model
 from bench.train.outcome_inputs import OutcomeInputs
 from bench.train.stats import CachedReference, LiveReference, ReferenceSource
 
@@ -81,8 +83,8 @@ REUSED = "reused"
 """Marks the record of a job that another bench process finished while this one waited for its lock."""
 
 
-TRAINING_CODE = (train, OfflineBatches, OnlineBatches, tokenize_dataset, encode_prompts_with_cuts, derive,
-                 first_k_responses, load_causal_lm, build_outcome_inputs)
+TRAINING_CODE = (train, prepare_model, OfflineBatches, OnlineBatches, tokenize_dataset, encode_prompts_with_cuts,
+                 derive, first_k_responses, load_causal_lm, build_outcome_inputs)
 """Where the training of every job runs besides its objective: the loop, batching, tokenisation, loading. Their
 source (and what it reaches, :mod:`bench.source_fingerprint`) is part of every job's key."""
 
@@ -252,8 +254,7 @@ class Runner:
         return self._pool_logps
 
     def _load_base(self):
-        return load_causal_lm(self.world.base_model, dtype=self.config.model.dtype,
-                              trust_remote_code=self.config.model.trust_remote_code)
+        return load_run_model(self.world.base_model, self.config.model)
 
     def _cached_items(self, job: Job) -> list[str]:
         """What ``job`` reads from the reference cache (empty when it needs no reference or is online)."""
@@ -303,13 +304,18 @@ class Runner:
             else:
                 self.say(f"reference pass ({kind}): reused cached {', '.join(report.hits)}")
 
-    def reference_source(self, job: Job) -> ReferenceSource | None:
+    def reference_source(self, job: Job, policy: torch.nn.Module) -> ReferenceSource | None:
+        """Where ``job``'s reference statistics come from: the cache, or a model scored live. A live reference of a
+        LoRA run is ``policy`` with its adapters off, not a second copy of the base."""
         needs = job.objective.needs
         if not (needs.reference or needs.token_kl):
             return None
         if needs.online or (needs.token_kl and not self._distributions_cacheable(job.dataset)):
-            self.say(f"{job.label}: reference model held in memory "
-                     f"({'on-policy batches' if needs.online else 'vocabulary too large to cache distributions'})")
+            why = "on-policy batches" if needs.online else "vocabulary too large to cache distributions"
+            if self.config.train.lora.enabled:
+                self.say(f"{job.label}: reference = the policy with its adapters disabled ({why})")
+                return AdapterReference(policy)
+            self.say(f"{job.label}: reference model held in memory ({why})")
             return LiveReference(self._load_base())
         if needs.token_kl:
             size = distribution_cache_bytes(self.dataset(job.dataset), len(self.tokenizer)) / 2**20
@@ -336,7 +342,7 @@ class Runner:
         Nor is an objective's own source: a retrained objective replaces its earlier rows in the table
         (:func:`bench.runner.store.supersede_earlier`).
         """
-        return fingerprint({"model": self.world.base_fingerprint, "model_dtype": self.world.model_dtype,
+        return fingerprint({"model": self.world.reference_id, "model_dtype": self.world.model_dtype,
                             "data": self.world.dataset_fingerprint, "native_data": self.native_fingerprints,
                             "data_settings": asdict(self.config.data), "train": asdict(self.config.train),
                             "training_source": self.training_source, "evaluation": self.evaluation.key})
@@ -408,7 +414,7 @@ class Runner:
             training, resumed = earlier_training(directory)
         else:
             needs = job.objective.needs
-            model = self._load_base()
+            model = prepare_model(self._load_base(), self.config.train, job.seed)
             if needs.online:
                 if self.world.reward_function is None:
                     raise ConfigError(f"{job.method} is online and needs a reward function; the run has none")
@@ -421,7 +427,7 @@ class Runner:
             else:
                 batches = OfflineBatches(self.dataset(job.dataset), self.config.train.micro_batch_size, job.seed,
                                          mismatched=needs.mismatched)
-            result = train(job.objective, model, self.tokenizer, batches, self.reference_source(job),
+            result = train(job.objective, model, self.tokenizer, batches, self.reference_source(job, model),
                            self.train_config(job), directory, job.seed, progress=self.config.progress,
                            outcome_inputs=self.outcome_inputs(job))
             training, resumed = result.cost(), result.resumed_from

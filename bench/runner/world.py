@@ -40,6 +40,8 @@ class World:
     dataset_fingerprint: str
     model_dtype: str
     """The dtype the base model and every checkpoint load in (``model.dtype`` resolved on this machine)."""
+    attention: str | None = None
+    """The attention kernel they load with (``model.attn_implementation``; None: transformers' default)."""
     log: list[str] = field(default_factory=list)
     native_datasets: dict[str, list[Example]] = field(default_factory=dict)
     """Ready-made training rows of other data kinds, for objectives the pool cannot feed (the gym's
@@ -53,9 +55,11 @@ class World:
 
     @property
     def reference_id(self) -> str:
-        """The base model as it computes: its files and the dtype it is loaded in. Keys every artefact computed
-        with the base model (reference passes, tokenised data), so a bf16 run never reads an fp32 pass."""
-        return fingerprint({"model": self.base_fingerprint, "dtype": self.model_dtype})
+        """The base model as it computes: its files, the dtype and the attention kernel it is loaded with. Keys every
+        artefact computed with the base model (reference passes, tokenised data), so a bf16 run never reads an fp32
+        pass. The default kernel adds nothing, so keys made before the kernel was a setting still hold."""
+        return fingerprint({"model": self.base_fingerprint, "dtype": self.model_dtype,
+                            **({"attention": self.attention} if self.attention else {})})
 
     @property
     def source_kind(self) -> str:
@@ -132,7 +136,7 @@ def _source_world(config: RunConfig, progress: bool) -> World:
                      test_prompts=gym.test_prompts, validation_examples=gym.dataset("pairs", "val"),
                      judges=gym.judges(), reward_function=gym.reward_function,
                      dataset_fingerprint=dataset_fingerprint(examples), model_dtype=dtype_name(config.model.dtype),
-                     log=list(gym.log), gym=gym,
+                     attention=config.model.attn_implementation, log=list(gym.log), gym=gym,
                      native_datasets={"kwise": gym.dataset("kwise"), "outcomes": gym.dataset("outcomes")},
                      explicit_scores=explicit_scores_from_meta)
     examples = load_examples(config.data, "data")
@@ -144,4 +148,5 @@ def _source_world(config: RunConfig, progress: bool) -> World:
     base = str(user_model)
     return World(base_model=base, base_fingerprint=_model_fingerprint(base), train_examples=examples,
                  test_prompts=prompts, validation_examples=validation, judges={}, reward_function=None,
-                 dataset_fingerprint=dataset_fingerprint(examples), model_dtype=dtype_name(config.model.dtype))
+                 dataset_fingerprint=dataset_fingerprint(examples), model_dtype=dtype_name(config.model.dtype),
+                 attention=config.model.attn_implementation)

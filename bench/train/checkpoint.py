@@ -3,7 +3,9 @@
 Snapshots hold everything a killed run needs to continue bit-for-bit (weights, AdamW moments,
 scheduler, RNG, the objective's own running statistics, the step) as safetensors plus JSON: no
 pickle, so a snapshot from an untrusted source cannot execute code. The final checkpoint is a plain
-``save_pretrained`` directory that ``AutoModelForCausalLM`` opens.
+``save_pretrained`` directory that ``AutoModelForCausalLM`` opens; a LoRA policy's is the merged model, with
+its adapter in ``adapter/`` (peft's layout, for ``PeftModel.from_pretrained`` on the base). A LoRA snapshot
+holds only the adapters' weights: the frozen base is the run's base model.
 """
 
 from __future__ import annotations
@@ -19,10 +21,33 @@ from safetensors.torch import load_file, load_model, save_file, save_model
 from bench import atomic
 from bench.fingerprint import STAMP_FILE, directory_fingerprint
 from bench.integrity import Damaged, verify_manifest, write_manifest
+from bench.models.adapters import has_adapters
 from bench.notices import notice
 
 SNAPSHOT = "snapshot"
 CHECKPOINT = "checkpoint"
+ADAPTER = "adapter"
+"""A LoRA checkpoint's adapter folder (adapter_config.json and adapter_model.safetensors)."""
+
+
+def _save_weights(model: torch.nn.Module, path: Path) -> None:
+    if has_adapters(model):
+        save_file({name: p.detach().cpu().contiguous() for name, p in model.named_parameters() if p.requires_grad},
+                  path)
+    else:
+        save_model(model, str(path))  # handles tied (shared) weights
+
+
+def _load_weights(model: torch.nn.Module, path: Path) -> None:
+    if has_adapters(model):
+        saved = load_file(path)
+        trainable = {name for name, p in model.named_parameters() if p.requires_grad}
+        if set(saved) != trainable:
+            raise Damaged(path, f"its adapter weights are not this run's adapters ({len(saved)} saved, "
+                                f"{len(trainable)} in the model); remove the snapshot to restart")
+        model.load_state_dict(saved, strict=False)
+    else:
+        load_model(model, str(path))
 
 
 def _flatten_optimizer(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -50,7 +75,7 @@ def save_snapshot(run_dir: Path, step: int, model: torch.nn.Module, optimizer: t
     """Write a resumable snapshot of the training state after ``step`` optimizer steps."""
     opt_tensors, opt_meta = _flatten_optimizer(optimizer.state_dict())
     with atomic.directory(Path(run_dir) / SNAPSHOT) as tmp:
-        save_model(model, str(tmp / "model.safetensors"))  # handles tied (shared) weights
+        _save_weights(model, tmp / "model.safetensors")
         save_file(opt_tensors, tmp / "optimizer.safetensors")
         rng = {"torch": torch.get_rng_state()}
         if torch.cuda.is_available():
@@ -79,7 +104,7 @@ def load_snapshot(run_dir: Path, model: torch.nn.Module, optimizer: torch.optim.
         shutil.rmtree(path)
         return 0, {}
     meta = json.loads((path / "state.json").read_text())
-    load_model(model, str(path / "model.safetensors"))
+    _load_weights(model, path / "model.safetensors")
     optimizer.load_state_dict(_unflatten_optimizer(load_file(path / "optimizer.safetensors"),
                                                    meta["optimizer"]))
     scheduler.load_state_dict(meta["scheduler"])
@@ -91,8 +116,14 @@ def load_snapshot(run_dir: Path, model: torch.nn.Module, optimizer: torch.optim.
 
 
 def save_checkpoint(directory: Path, model, tokenizer) -> str:
-    """Write the final HF checkpoint atomically; returns its fingerprint (stamped beside the weights)."""
+    """Write the final HF checkpoint atomically; returns its fingerprint (stamped beside the weights).
+
+    A LoRA policy is saved as its adapter, then merged into its base (in place: training is over) and saved whole.
+    """
     with atomic.directory(directory) as tmp:
+        if has_adapters(model):
+            model.save_pretrained(tmp / ADAPTER, safe_serialization=True)
+            model = model.merge_and_unload()
         model.save_pretrained(tmp, safe_serialization=True)
         if tokenizer is not None:
             tokenizer.save_pretrained(tmp)

@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 import torch
 from accelerate import Accelerator
+from accelerate.state import AcceleratorState
 from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 from transformers import get_scheduler
@@ -30,6 +31,26 @@ from bench.train.memory import PeakMemory
 from bench.train.metrics import MetricAccumulator
 from bench.train.outcome_inputs import OutcomeInputs
 from bench.train.stats import ReferenceSource, gather_stats
+
+PRECISIONS = {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}
+"""``train.precision`` -> accelerate's mixed precision: the forward and backward run under autocast in that dtype
+while the weights and AdamW keep the dtype they were loaded in (``model.dtype``)."""
+
+
+@dataclass(frozen=True)
+class LoraSettings:
+    """LoRA adapters through peft (``train.lora.r > 0``); the reference is the same base with adapters off."""
+
+    r: int = 0
+    """Adapter rank; 0 trains every weight (no adapters)."""
+    alpha: int = 16
+    dropout: float = 0.0
+    target_modules: tuple[str, ...] = ("all-linear",)
+    """Module names (or peft's ``all-linear``: every linear layer except the output head) that get adapters."""
+
+    @property
+    def enabled(self) -> bool:
+        return self.r > 0
 
 
 @dataclass(frozen=True)
@@ -56,6 +77,13 @@ class TrainConfig:
     adam_betas: tuple[float, float] = (0.9, 0.999)
     snapshot_every: int = 50
     """Steps between resumable snapshots (0 disables them)."""
+    precision: str = "fp32"
+    """``fp32``, ``bf16`` or ``fp16`` autocast through accelerate (:data:`PRECISIONS`); fp16 needs a GPU."""
+    gradient_checkpointing: bool = False
+    """Recompute each block's activations in the backward pass instead of keeping them (less memory, ~30% slower)."""
+    compile: bool = False
+    """``torch.compile`` the decoder body (dynamic shapes); pays off only for long runs (README, Benchmarks)."""
+    lora: LoraSettings = field(default_factory=LoraSettings)
 
     def warmup(self) -> int:
         """The warm-up steps this run takes: ``warmup_steps`` when set, else ``warmup_ratio`` of ``steps``."""
@@ -109,7 +137,7 @@ def train(objective: Objective, model: torch.nn.Module, tokenizer, batches: Batc
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     set_seed(seed)
-    accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    accelerator = _accelerator(config.precision)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr,
                                   betas=config.adam_betas, weight_decay=config.weight_decay)
     scheduler = get_scheduler(config.scheduler, optimizer, num_warmup_steps=config.warmup(),
@@ -132,8 +160,9 @@ def train(objective: Objective, model: torch.nn.Module, tokenizer, batches: Batc
                 batch, mismatched = batches.get(step * config.grad_accum + micro, accelerator.unwrap_model(model))
                 batch = batch.to(accelerator.device)
                 mismatched = mismatched.to(accelerator.device) if mismatched is not None else None
-                stats = gather_stats(model, batch, needs, reference, mismatched, outcome_inputs)
-                output = objective.loss(stats)
+                with accelerator.autocast():  # also over the packed path, which calls the model's body directly
+                    stats = gather_stats(model, batch, needs, reference, mismatched, outcome_inputs)
+                    output = objective.loss(stats)
                 if not torch.isfinite(output.loss):
                     raise BenchError(f"{objective.name}: non-finite loss {output.loss.item()} at step {step + 1}; "
                                      f"lower train.lr or check methods.{objective.name}.* "
@@ -163,6 +192,17 @@ def train(objective: Objective, model: torch.nn.Module, tokenizer, batches: Batc
     seconds = time.perf_counter() - started
     return TrainResult(run_dir / CHECKPOINT, fingerprint, config.steps, seconds, step_seconds, tokens, start_step,
                        peak_memory_bytes=peak_memory, memory_kind=memory.kind)
+
+
+def _accelerator(precision: str) -> Accelerator:
+    """accelerate on this machine's device with ``train.precision``'s autocast (fp16 only where CUDA is)."""
+    on_gpu = torch.cuda.is_available()
+    if precision == "fp16" and not on_gpu:
+        raise BenchError("train.precision=fp16 needs a GPU (fp16 autocast with loss scaling); use bf16 on a CPU")
+    # accelerate keeps one precision per process; a process that trains jobs of several runs (tests, a notebook)
+    # sets each call's afresh. The process-group part of the state (PartialState) is kept.
+    AcceleratorState._reset_state(reset_partial_state=False)
+    return Accelerator(cpu=not on_gpu, mixed_precision=PRECISIONS[precision])
 
 
 def _truncate_log(path: Path, step: int) -> None:
