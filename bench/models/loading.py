@@ -73,9 +73,11 @@ def load_causal_lm(name: str | Path, dtype: str = "auto", trust_remote_code: boo
 
 def load_run_model(name: str | Path, settings) -> PreTrainedModel:
     """Load ``name`` as a run's policy or reference: the dtype, remote-code choice and attention kernel of the
-    run's ``model.*`` settings (:class:`bench.config.ModelSettings`), the same for training and evaluation."""
-    return load_causal_lm(name, dtype=settings.dtype, trust_remote_code=settings.trust_remote_code,
-                          attn_implementation=settings.attn_implementation)
+    run's ``model.*`` settings (:class:`bench.config.ModelSettings`), the same for training and evaluation, on the
+    GPU where there is one (the reference pass and a live reference score there, not on the CPU)."""
+    model = load_causal_lm(name, dtype=settings.dtype, trust_remote_code=settings.trust_remote_code,
+                           attn_implementation=settings.attn_implementation)
+    return model.cuda() if torch.cuda.is_available() else model
 
 
 def load_tokenizer(name: str | Path, trust_remote_code: bool = False):

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
-from bench.config import RunConfig
 from bench.data.records import Example, Response
 from bench.data.tokenize import TokenizedDataset, tokenize_dataset
 from bench.generate import generate
@@ -31,6 +31,9 @@ from bench.models.refcache import ReferenceCache
 from bench.models.sampling import SamplingParams
 from bench.train.outcome_inputs import OutcomeInputs
 from bench.train.stats import CachedReference
+
+if TYPE_CHECKING:  # a type hint only: the run's config is not training code, so it stays out of the jobs' keys
+    from bench.config import RunConfig
 
 REFERENCE_SAMPLE_SEED = 17
 """Seed of the X~ draw: fixed (the samples are part of the data, shared by every job seed) and unlike the

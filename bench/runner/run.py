@@ -366,7 +366,15 @@ class Runner:
                             "train": asdict(self.config.train), "data": self.world.dataset_fingerprint,
                             "data_settings": asdict(self.config.data),
                             "model": self.world.reference_id, "bench": __version__,
-                            **({"sae": self.sae().fingerprint} if job.objective.needs.sae is not None else {})})
+                            **({"sae": self.sae().fingerprint} if job.objective.needs.sae is not None else {}),
+                            **({"reward_source": self.reward_source} if job.objective.needs.online else {})})
+
+    @cached_property
+    def reward_source(self) -> str | None:
+        """Fingerprint of the code of the reward that on-policy jobs train on (the gym's annotator), which the
+        training code does not reach: an edited reward retrains them."""
+        reward = self.world.reward_function
+        return None if reward is None else source_fingerprint(reward)
 
     @cached_property
     def training_source(self) -> str:
