@@ -68,6 +68,8 @@ def run(overrides: tuple[str, ...]) -> None:
 
     config = build_config(list(overrides))
     result = run_all(config, say=lambda line: click.echo(line, err=True))
+    if not result.reports:
+        return
     _echo_tables(result.leaderboards)
     published = (f"leaderboards: {', '.join(str(p) for p in result.leaderboards)}" if result.leaderboards
                  else f"checkpoints under {config.store} (eval.evaluators is empty: nothing evaluated)")

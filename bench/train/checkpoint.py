@@ -133,6 +133,11 @@ def save_checkpoint(directory: Path, model, tokenizer) -> str:
     return stamp
 
 
+def checkpoint_fingerprint(directory: Path) -> str:
+    """The fingerprint :func:`save_checkpoint` stamped beside a checkpoint's weights."""
+    return (Path(directory) / STAMP_FILE).read_text().strip()
+
+
 def checkpoint_problem(directory: Path) -> str | None:
     """Why the checkpoint at ``directory`` cannot be reused (missing, unfinished, damaged), or None when intact."""
     directory = Path(directory)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,14 @@ from bench import atomic, failpoints
 from bench.data.tokenize import Batch
 from bench.errors import BenchError
 from bench.methods.base import Objective
-from bench.train.checkpoint import CHECKPOINT, load_snapshot, save_checkpoint, save_snapshot
+from bench.train.checkpoint import CHECKPOINT, checkpoint_fingerprint, load_snapshot, save_checkpoint, save_snapshot
+from bench.train.distributed import (
+    all_finite,
+    average_gradients,
+    average_objective_state,
+    micro_batch_index,
+    total,
+)
 from bench.train.memory import PeakMemory
 from bench.train.metrics import MetricAccumulator
 from bench.train.outcome_inputs import OutcomeInputs
@@ -132,48 +140,57 @@ def train(objective: Objective, model: torch.nn.Module, tokenizer, batches: Batc
           progress: bool = True, outcome_inputs: OutcomeInputs | None = None) -> TrainResult:
     """Train ``model`` with ``objective`` and write ``run_dir/checkpoint``; resumes from a snapshot.
 
-    ``outcome_inputs`` carries the reference samples and outcome predictions of outcome objectives.
+    ``outcome_inputs`` carries the reference samples and outcome predictions of outcome objectives. Launched in
+    several processes, each trains on its share of every step (:mod:`bench.train.distributed`) and only the main
+    process writes.
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     set_seed(seed)
     accelerator = _accelerator(config.precision)
+    writes = accelerator.is_main_process
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr,
                                   betas=config.adam_betas, weight_decay=config.weight_decay)
     scheduler = get_scheduler(config.scheduler, optimizer, num_warmup_steps=config.warmup(),
                               num_training_steps=config.steps)
     start_step, objective_state = load_snapshot(run_dir, model, optimizer, scheduler)
     objective.load_state_dict(objective_state)
-    model, optimizer = accelerator.prepare(model, optimizer)
+    # The model is placed, not wrapped: gradients are averaged by bench.train.distributed (its docstring says why)
+    # and autocast is entered explicitly around scoring, which covers the packed path too.
+    model = model.to(accelerator.device)
+    optimizer = accelerator.prepare(optimizer)
     model.train()
     needs = objective.needs
     log_path = run_dir / "train_log.jsonl"
-    _truncate_log(log_path, start_step)
+    if writes:
+        _truncate_log(log_path, start_step)
     started, tokens = time.perf_counter(), 0
-    bar = tqdm(total=config.steps, initial=start_step, desc=objective.name, disable=None if progress else True,
-               leave=False, dynamic_ncols=True)
-    with open(log_path, "a") as log, PeakMemory(accelerator.device) as memory:
+    bar = tqdm(total=config.steps, initial=start_step, desc=objective.name,
+               disable=None if progress and writes else True, leave=False, dynamic_ncols=True)
+    with open(log_path if writes else os.devnull, "a") as log, PeakMemory(accelerator.device) as memory:
         steps_started = time.perf_counter()
         for step in range(start_step, config.steps):
             accumulator = MetricAccumulator()
             for micro in range(config.grad_accum):
-                batch, mismatched = batches.get(step * config.grad_accum + micro, accelerator.unwrap_model(model))
+                batch, mismatched = batches.get(micro_batch_index(step, micro, config.grad_accum, accelerator), model)
                 batch = batch.to(accelerator.device)
                 mismatched = mismatched.to(accelerator.device) if mismatched is not None else None
-                with accelerator.autocast():  # also over the packed path, which calls the model's body directly
+                with accelerator.autocast():
                     stats = gather_stats(model, batch, needs, reference, mismatched, outcome_inputs)
                     output = objective.loss(stats)
-                if not torch.isfinite(output.loss):
+                if not all_finite(output.loss, accelerator):
                     raise BenchError(f"{objective.name}: non-finite loss {output.loss.item()} at step {step + 1}; "
                                      f"lower train.lr or check methods.{objective.name}.* "
                                      f"(snapshot at step {start_step} kept)")
                 accelerator.backward(output.loss / config.grad_accum)
                 accumulator.add(output, batch.size)
                 tokens += int(batch.attention_mask.sum())
+            average_gradients(model, accelerator)
             grad_norm = accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
+            average_objective_state(objective, accelerator)
             record = {"step": step + 1, "lr": scheduler.get_last_lr()[0], "grad_norm": float(grad_norm),
                       **accumulator.result(accelerator)}
             log.write(json.dumps(record) + "\n")
@@ -181,14 +198,17 @@ def train(objective: Objective, model: torch.nn.Module, tokenizer, batches: Batc
             failpoints.reached("training-step")
             bar.update(1)
             bar.set_postfix(loss=f"{record['loss']:.4f}")
-            if config.snapshot_every and (step + 1) % config.snapshot_every == 0 and step + 1 < config.steps:
-                save_snapshot(run_dir, step + 1, accelerator.unwrap_model(model), optimizer, scheduler,
-                              objective.state_dict())
+            if (writes and config.snapshot_every and (step + 1) % config.snapshot_every == 0
+                    and step + 1 < config.steps):
+                save_snapshot(run_dir, step + 1, model, optimizer, scheduler, objective.state_dict())
         step_seconds = time.perf_counter() - steps_started
         peak_memory = memory.peak_bytes()  # before saving: the figure is the training's, not serialisation's
     bar.close()
-    unwrapped = accelerator.unwrap_model(model)
-    fingerprint = save_checkpoint(run_dir / CHECKPOINT, unwrapped, tokenizer)
+    tokens = total(tokens, accelerator)
+    if writes:
+        save_checkpoint(run_dir / CHECKPOINT, model, tokenizer)
+    accelerator.wait_for_everyone()  # every process returns once the checkpoint exists
+    fingerprint = checkpoint_fingerprint(run_dir / CHECKPOINT)
     seconds = time.perf_counter() - started
     return TrainResult(run_dir / CHECKPOINT, fingerprint, config.steps, seconds, step_seconds, tokens, start_step,
                        peak_memory_bytes=peak_memory, memory_kind=memory.kind)

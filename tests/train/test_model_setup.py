@@ -87,7 +87,7 @@ def test_gradient_checkpointing_recomputes_exactly(tmp_path, smoke_gym, smoke_pa
 def test_fp16_on_a_cpu_is_refused_with_what_to_use(tmp_path, smoke_gym, smoke_pairs):
     if torch.cuda.is_available():
         pytest.skip("fp16 is allowed where CUDA is")
-    with pytest.raises(BenchError, match="fp16 needs a GPU.*bf16"):
+    with pytest.raises(BenchError, match=r"fp16 needs a GPU.*bf16"):
         _train(tmp_path, smoke_gym, smoke_pairs, "fp16", _config(precision="fp16"))
 
 
