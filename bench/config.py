@@ -110,6 +110,30 @@ class EvalSettings:
 
 
 @dataclass
+class SlurmSettings:
+    """How ``executor=slurm`` submits a run (bench.runner.slurm): one job array, one element per unfinished job.
+    The store, the cache and :attr:`folder` must be on storage every node shares."""
+
+    partition: str | None = None
+    """The partition the elements run in (sbatch --partition); None: the cluster's default."""
+    gpus_per_job: int = 0
+    """GPUs each element asks for (sbatch --gpus-per-node); 0 asks for none."""
+    cpus_per_job: int = 1
+    """CPU cores each element asks for (sbatch --cpus-per-task); also its torch threads."""
+    mem_gb: int | None = None
+    """Memory each element asks for (sbatch --mem); None: the partition's default."""
+    time_minutes: int = 60
+    """Each element's time limit; one that runs past it is resubmitted and resumes from its last snapshot."""
+    array_parallelism: int = 16
+    """Elements of the array running at once, at most (sbatch --array=...%N)."""
+    max_retries: int = 2
+    """Resubmissions of one job whose element failed, was preempted or timed out (each resumes from the job's
+    snapshot); beyond them the run stops with an error naming the job and its log, once the others finished."""
+    folder: str | None = None
+    """submitit's folder: each element's batch script, pickled call and logs; None: ``<store>/.slurm``."""
+
+
+@dataclass
 class RunConfig:
     method: list[str] = field(default_factory=lambda: ["all"])
     selector: list[str] = field(default_factory=lambda: ["all"])
@@ -123,6 +147,10 @@ class RunConfig:
     workers: int = 0
     """Jobs run at once, each in its own process (bench.runner.workers); 0: automatic (one per CPU core, at
     most 4, on a CPU machine with at least 4 jobs to run; 1 on a GPU). Results do not depend on it."""
+    executor: str = "local"
+    """Where jobs run: ``local`` (this machine, ``workers`` at a time) or ``slurm`` (a Slurm job array through
+    submitit, set by ``slurm.*``; bench.runner.slurm). Results do not depend on it."""
+    slurm: SlurmSettings = field(default_factory=SlurmSettings)
     gym: GymSettings = field(default_factory=GymSettings)
     data: DataSettings = field(default_factory=DataSettings)
     model: ModelSettings = field(default_factory=ModelSettings)
@@ -183,6 +211,7 @@ REPLACED_KEYS = {"data.selector": "selector=NAME[,NAME...] and selectors.NAME.PA
                  "data.val_path": "data.val.path=FILE (data.val.source=jsonl|hf, data.val.format=...)"}
 """Keys earlier versions read, with what replaced them (named in the error instead of a near miss)."""
 GYM_POOLS = ("pairs", "kwise")
+EXECUTORS = ("local", "slurm")
 ATTENTION_KERNELS = ("eager", "sdpa", "flash_attention_2", "flash_attention_3", "flex_attention")
 COLUMN_MAPS = ("data.columns", "data.test.columns", "data.val.columns")
 """``data.columns.prompt=question``: bench's column names mapped to a file's, for each dataset of a run."""
@@ -325,6 +354,10 @@ def _validate(config: RunConfig) -> None:
                           "template; give model.path=MODEL too, or drop model.chat_template")
     if config.workers < 0:
         raise ConfigError(f"workers={config.workers} must be >= 1, or 0 for one per CPU core")
+    if config.executor not in EXECUTORS:
+        raise ConfigError(f"executor={config.executor!r}{closest(config.executor, EXECUTORS)}: use "
+                          f"{' or '.join(EXECUTORS)}")
+    _validate_slurm(config.slurm)
     if not config.method:
         raise ConfigError("method= is empty; give a method name, a comma list or all")
     if not config.selector:
@@ -349,6 +382,19 @@ def _validate(config: RunConfig) -> None:
     if config.data.source != "gym" and config.eval.evaluators != [] and not given(config.data.test):
         raise ConfigError("the run evaluates but names no evaluation prompts: give data.test.path=FILE (prompt-only "
                           "rows or alpaca_eval instructions), or eval.evaluators=[] to train without evaluating")
+
+
+SLURM_MINIMUMS = {"gpus_per_job": 0, "cpus_per_job": 1, "mem_gb": 1, "time_minutes": 1, "array_parallelism": 1,
+                  "max_retries": 0}
+"""The least each numeric ``slurm.*`` setting may be (``mem_gb`` may also be null: the partition's default)."""
+
+
+def _validate_slurm(settings: SlurmSettings) -> None:
+    for name, least in SLURM_MINIMUMS.items():
+        value = getattr(settings, name)
+        if value is not None and value < least:
+            default = " (or null: the partition's default)" if name == "mem_gb" else ""
+            raise ConfigError(f"slurm.{name}={value} must be >= {least}{default}")
 
 
 def given(spec: SourceSpec) -> bool:

@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -32,15 +33,22 @@ SWEEP = ("dpo", "ipo", "hinge", "robust_dpo", "apo_zero")
 TOLERANCE = 1e-4
 
 
+def run_worker(command: list[str], out: Path, label: str) -> tuple[Any, float]:
+    """Run one benchmark worker in a fresh process (so its peak RSS is its own) with the setting's threads:
+    the JSON it wrote to ``out`` and the process's wall time. Exits with the worker's error if it failed."""
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, check=False,
+                          env={**os.environ, "OMP_NUM_THREADS": str(S.THREADS)})
+    if done.returncode != 0:
+        sys.exit(f"{label} worker failed:\n{done.stderr[-3000:]}")
+    return json.loads(out.read_text()), time.perf_counter() - started
+
+
 def worker(trainer: str, setting: S.Setting, methods: list[str], out: Path) -> list[dict]:
     command = [sys.executable, str(HERE / "trainers.py"), trainer, str(setting.directory), ",".join(methods), str(out)]
-    started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        sys.exit(f"{trainer} worker failed:\n{done.stderr[-3000:]}")
-    results = json.loads(out.read_text())
+    results, seconds = run_worker(command, out, trainer)
     for r in results:
-        r["process_seconds"] = time.perf_counter() - started
+        r["process_seconds"] = seconds
     return results
 
 

@@ -19,14 +19,32 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-CHUNK_LOGITS = 2**22
-"""Logits per chunk (16 MB in float32): 85 positions of a 49k vocabulary, all of a small one at once."""
+CHUNK_LOGITS = {"cuda": 2**26, "cpu": 2**24}
+"""Logits per chunk, float32: 256 MB on a GPU (441 positions of Qwen's 152k vocabulary), 64 MB elsewhere (341 of
+SmolLM2's 49k). Tiny chunks cost time on a GPU: each chunk of the backward adds its share of the head's gradient
+into a float32 buffer as large as the head, so the chunk count multiplies that traffic (measured on an H200 with
+27-position chunks: the step took 4x longer); large ones cost memory, a few copies of the chunk's logits at once
+(1,766-position chunks: about 2 GB, close to bench's 2.5 GiB excess over TRL's peak measured on that step; this
+size is the estimate's middle ground, not yet measured there)."""
+
+
+def plain_head(model: torch.nn.Module) -> torch.nn.Linear | None:
+    """The model's output head when it is a plain linear layer (what :func:`head_token_logps` applies); None for a
+    wrapped one (an adapter on the head) or none."""
+    head = model.get_output_embeddings()
+    return head if type(head) is torch.nn.Linear else None
 
 
 def head_token_logps(hidden: Tensor, head: torch.nn.Linear, targets: Tensor,
-                     chunk_logits: int = CHUNK_LOGITS) -> Tensor:
-    """log softmax(head(hidden))[targets] per position, float32 [N]; gradients reach hidden and the head."""
+                     chunk_logits: int | None = None) -> Tensor:
+    """log softmax(head(hidden))[targets] per position, float32 [N]; gradients reach hidden and the head.
+
+    ``chunk_logits`` bounds the logits held at once (default: :data:`CHUNK_LOGITS` for the device)."""
+    if chunk_logits is None:
+        chunk_logits = CHUNK_LOGITS.get(hidden.device.type, CHUNK_LOGITS["cpu"])
     chunk = max(1, chunk_logits // head.weight.shape[0])
+    if hidden.shape[0] <= chunk:  # the logits fit in one chunk: autograd keeps them, no recomputation
+        return head(hidden).float().log_softmax(-1).gather(1, targets.unsqueeze(1)).squeeze(1)
     device_type = hidden.device.type
     compute = torch.get_autocast_dtype(device_type) if torch.is_autocast_enabled(device_type) else None
     return _HeadTokenLogps.apply(hidden, head.weight, head.bias, targets, chunk, compute)
@@ -62,24 +80,29 @@ class _HeadTokenLogps(torch.autograd.Function):
     def backward(ctx, grad_logps: Tensor):
         hidden, weight, bias, targets, normalisers = ctx.saved_tensors
         want_hidden, want_weight, want_bias = ctx.needs_input_grad[:3]
-        grad_hidden = torch.zeros_like(hidden) if want_hidden else None
+        matmul_dtype = ctx.compute or weight.dtype
+        weight_in, hidden_in = weight.to(matmul_dtype), hidden.to(matmul_dtype)  # converted once, not per chunk
+        bias_in = None if bias is None else bias.to(matmul_dtype)
+        grad_hidden = torch.empty_like(hidden_in) if want_hidden else None
         grad_weight = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device) if want_weight else None
         grad_bias = torch.zeros(bias.shape, dtype=torch.float32, device=bias.device) if want_bias else None
         with torch.autocast(hidden.device.type, enabled=False):
             for start in range(0, hidden.shape[0], ctx.chunk):
                 stop = start + ctx.chunk
-                chunk_hidden, upstream = hidden[start:stop], grad_logps[start:stop].float()
-                logits = _chunk_logits(chunk_hidden, weight, bias, ctx.compute)
-                # d logp[y] / d logits = onehot(y) - softmax; scaled by the incoming gradient per position
-                grad_logits = (logits - normalisers[start:stop, None]).exp_().mul_(-upstream[:, None])
+                chunk_hidden, upstream = hidden_in[start:stop], grad_logps[start:stop].float()
+                logits = F.linear(chunk_hidden, weight_in, bias_in).float()
+                # d logp[y] / d logits = onehot(y) - softmax, scaled by the incoming gradient per position (in place)
+                grad_logits = logits.sub_(normalisers[start:stop, None]).exp_().mul_(-upstream[:, None])
                 grad_logits[torch.arange(len(upstream), device=logits.device), targets[start:stop]] += upstream
                 if want_bias:
                     grad_bias += grad_logits.sum(0)
-                matmul_dtype = ctx.compute or weight.dtype
                 grad_logits = grad_logits.to(matmul_dtype)
                 if want_hidden:
-                    grad_hidden[start:stop] = (grad_logits @ weight.to(matmul_dtype)).to(hidden.dtype)
-                if want_weight:
-                    grad_weight += (grad_logits.t() @ chunk_hidden.to(matmul_dtype)).float()
-        return (grad_hidden, None if grad_weight is None else grad_weight.to(weight.dtype),
+                    torch.mm(grad_logits, weight_in, out=grad_hidden[start:stop])
+                if want_weight and matmul_dtype == torch.float32:
+                    grad_weight.addmm_(grad_logits.t(), chunk_hidden)
+                elif want_weight:  # half-precision products, summed over chunks in float32
+                    grad_weight += grad_logits.t() @ chunk_hidden
+        return (None if grad_hidden is None else grad_hidden.to(hidden.dtype),
+                None if grad_weight is None else grad_weight.to(weight.dtype),
                 None if grad_bias is None else grad_bias.to(bias.dtype), None, None, None)

@@ -16,7 +16,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from bench.data.tokenize import Batch
+from bench.models.adapters import unwrapped_causal_lm
 from bench.models.bucketing import BUCKET_OVERHEAD_TOKENS, plan_buckets
+from bench.models.head_logps import head_token_logps, plain_head
 from bench.models.packing import packed_scores, packing_reproduces_padding
 from bench.models.residual import PooledFeatures, block_output, masked_mean
 
@@ -54,23 +56,28 @@ def response_scores(model: torch.nn.Module, batch: Batch, full_distribution: boo
     holding its response tokens (prompt and padding excluded), of ``pooled``'s features of the
     residual stream after its block (FPO's mean-pooled SAE codes).
 
-    Sequences are packed without padding into one forward call (:mod:`bench.models.packing`) when the
-    model's packed scores reproduce its padded ones; otherwise rows are scored in length buckets
-    (:mod:`bench.models.bucketing`) when that saves padded work. The result is in the batch's own row
-    order and layout either way.
+    Sequences are packed without padding into one forward call (:mod:`bench.models.packing`) when the model's
+    packed scores reproduce its padded ones; otherwise rows are scored in length buckets
+    (:mod:`bench.models.bucketing`) when that saves padded work. Where the probe found the model's logits to be its
+    output head on its final hidden states, the padded path too applies the head to response positions only, in
+    chunks (:mod:`bench.models.head_logps`). The result is in the batch's own row order and layout either way.
     """
-    if packing and packing_reproduces_padding(model, batch, _padded_token_logps):
+    head_reproduces_logits = packing_reproduces_padding(model, batch, _padded_token_logps)
+    if packing and head_reproduces_logits:
         token_logps, log_distributions, features = packed_scores(model, batch, full_distribution, pooled)
         return ResponseScores(token_logps, batch.response_mask, log_distributions, features)
+    through_head = (head_reproduces_logits and not full_distribution and pooled is None
+                    and plain_head(unwrapped_causal_lm(model)) is not None)
     prompt_lengths = batch.attention_mask[:, :batch.response_start].sum(1)
     response_lengths = batch.response_mask.sum(1)
     groups = plan_buckets(prompt_lengths.tolist(), response_lengths.tolist(), overhead_tokens)
     if len(groups) == 1:
-        token_logps, log_distributions, features = _score_rows(model, batch, None, full_distribution, pooled)
+        token_logps, log_distributions, features = _score_rows(model, batch, None, full_distribution, pooled,
+                                                               through_head)
     else:
         width = batch.response_mask.shape[1]
         pieces = [_score_rows(model, batch, torch.as_tensor(rows, device=batch.input_ids.device), full_distribution,
-                              pooled) for rows in groups]
+                              pooled, through_head) for rows in groups]
         order = torch.as_tensor(np.concatenate(groups), device=batch.input_ids.device)
         restore = torch.empty_like(order)
         restore[order] = torch.arange(order.numel(), device=order.device)
@@ -90,11 +97,14 @@ def _padded_token_logps(model: torch.nn.Module, batch: Batch) -> Tensor:
 
 
 def _score_rows(model: torch.nn.Module, batch: Batch, rows: Tensor | None, full_distribution: bool,
-                pooled: PooledFeatures | None = None) -> tuple[Tensor, Tensor | None, Tensor | None]:
+                pooled: PooledFeatures | None = None,
+                through_head: bool = False) -> tuple[Tensor, Tensor | None, Tensor | None]:
     """Token log-probs [rows, w] (log-distributions, pooled features) of ``rows``, cropped to their own padding.
 
     Cropping is exact: the columns dropped on the left are padding of every chosen row (their prompts
     are left-padded) and those on the right are past every chosen response; positions are explicit.
+    ``through_head``: the decoder body's final hidden states at real response positions go through the output
+    head in chunks (valid where the probe found that equal to the model's logits), not the model's own logits.
     """
     start = batch.response_start
     if rows is None:
@@ -109,12 +119,20 @@ def _score_rows(model: torch.nn.Module, batch: Batch, rows: Tensor | None, full_
         positions = batch.position_ids.index_select(0, rows)[:, left:right]
         attention, mask, start = attention[:, left:right], mask[:, :right - start], start - left
     width = mask.shape[1]
+    targets = input_ids[:, start:start + width]
+    if through_head:
+        causal_lm = unwrapped_causal_lm(model)
+        hidden = causal_lm.base_model(input_ids=input_ids, attention_mask=attention, position_ids=positions,
+                                      use_cache=False).last_hidden_state[:, start - 1:start - 1 + width]
+        real = mask.bool()
+        token_logps = hidden.new_zeros(mask.shape, dtype=torch.float32)
+        token_logps[real] = head_token_logps(hidden[real], plain_head(causal_lm), targets[real])
+        return token_logps, None, None
     with block_output(model, pooled.layer) if pooled else nullcontext() as captured:
         out = model(input_ids=input_ids, attention_mask=attention, position_ids=positions,
                     logits_to_keep=width + 1, use_cache=False)
     features = masked_mean(pooled.apply(captured[0][:, start:start + width]), mask) if pooled else None
     logits = out.logits[:, :width].float()  # position t predicts response token t
-    targets = input_ids[:, start:start + width]
     token_logps = -F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
                                    reduction="none").view(targets.shape)
     token_logps = token_logps * mask

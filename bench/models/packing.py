@@ -25,11 +25,17 @@ from torch import Tensor
 
 from bench.data.tokenize import Batch
 from bench.models.adapters import unwrapped_causal_lm
-from bench.models.head_logps import head_token_logps
+from bench.models.head_logps import head_token_logps, plain_head
 from bench.models.residual import PooledFeatures, block_output
 
-PROBE_TOLERANCE = {torch.float32: 1e-3, torch.float64: 1e-6}
-"""Largest |packed - padded| token log-prob accepted by the probe (half precision: 5e-2)."""
+PROBE_TOLERANCE = {torch.float32: (1e-3, 0.0), torch.float64: (1e-6, 0.0)}
+"""(atol, rtol) of |packed - padded| token log-probs accepted by the probe; half precision: :data:`HALF_TOLERANCE`."""
+HALF_TOLERANCE = (0.1, 0.02)
+"""bf16 rounds a log-prob of -14 to within about 0.06: on an H200 a 0.5B bf16 model's packed and padded scores of
+the same batch differed by up to 0.055 (mean 0.0097) over 430-token sequences, and nondeterministic kernels put that
+either side of a 0.05 bound, so the probe's verdict (and the step time, 0.14 or 0.84 s) changed between identical
+runs. What the probe must catch, logits that are not the head of the last hidden state (soft-capping, scaling),
+moves log-probs by a large fraction of their size, far past this bound."""
 _VERDICTS: dict[tuple, bool] = {}
 """The probe's verdict per architecture (see :func:`architecture_key`)."""
 
@@ -102,11 +108,11 @@ def packed_scores(model: torch.nn.Module, batch: Batch, full_distribution: bool 
         hidden = causal_lm.base_model(input_ids=packed.input_ids, position_ids=packed.position_ids,
                                       use_cache=False).last_hidden_state
     hidden = hidden.reshape(-1, hidden.shape[-1]).index_select(0, packed.source)
-    head = causal_lm.get_output_embeddings()
-    if type(head) is torch.nn.Linear and not full_distribution:
+    head = plain_head(causal_lm)
+    if head is not None and not full_distribution:
         token_logps = head_token_logps(hidden, head, packed.targets)
     else:  # a wrapped head (an adapter on it) or full distributions asked for: the logits are needed anyway
-        logits = head(hidden).float()
+        logits = causal_lm.get_output_embeddings()(hidden).float()
         token_logps = -F.cross_entropy(logits, packed.targets, reduction="none")
     shape = batch.response_mask.shape
     rows, cols = packed.layout
@@ -153,8 +159,8 @@ def packing_reproduces_padding(model: torch.nn.Module, batch: Batch, padded_scor
         with torch.no_grad():
             packed, _, _ = packed_scores(model, batch)
             padded = padded_scores(model, batch)
-        tolerance = PROBE_TOLERANCE.get(next(model.parameters()).dtype, 5e-2)
-        verdict = bool(torch.allclose(packed, padded, atol=tolerance, rtol=0.0))
+        atol, rtol = PROBE_TOLERANCE.get(next(model.parameters()).dtype, HALF_TOLERANCE)
+        verdict = bool(torch.allclose(packed, padded, atol=atol, rtol=rtol))
     except (TypeError, ValueError, RuntimeError, AttributeError):
         verdict = False  # an architecture whose body does not take packed positions
     finally:

@@ -17,11 +17,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
+from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 import torch
+from accelerate import PartialState
+from accelerate.utils import broadcast_object_list
 
 from bench import __version__, atomic, failpoints
 from bench.cached import write_record
@@ -52,6 +55,7 @@ from bench.notices import notice
 from bench.runner.evaluate import REFERENCE_ROW_SEED, Evaluation
 from bench.runner.outcome_setup import build_outcome_inputs
 from bench.runner.plan import NATIVE, SELECTED, Job, apply_selectors, build_selectors, build_variants, plan_jobs
+from bench.runner.slurm import run_on_slurm, slurm_plan
 from bench.runner.store import (
     admit_to_benchmark,
     check_writable,
@@ -79,6 +83,8 @@ SELECTION_FILE = "selection.json"
 """Written into the directory of every job trained on the pool: which rows its selector kept, and why."""
 REFERENCE_SELECTOR = "-"
 """The selector column of the untrained reference row (no data was selected for it)."""
+PROCESS_GROUP_TIMEOUT = timedelta(hours=6)
+"""How long a launch's processes wait for each other: the others wait while the main process evaluates a job."""
 REUSED = "reused"
 """Marks the record of a job that another bench process finished while this one waited for its lock."""
 
@@ -98,12 +104,19 @@ class RunResult:
     leaderboards: list[Path]
     comparability_key: str
     """The benchmark the run's jobs belong to (its leaderboard table's key)."""
+    reports: bool = True
+    """False in the processes of a launch other than the main one, which reports the run."""
 
 
 class Runner:
     """One ``bench run``: holds what jobs share (tokenised data, reference caches, the evaluation)."""
 
     def __init__(self, config: RunConfig, say: Callable[[str], None]) -> None:
+        # The processes of `accelerate launch` (one otherwise): they train each job together and the main one
+        # alone says, evaluates and writes (bench.train.distributed).
+        self.processes = PartialState(cpu=not torch.cuda.is_available(), timeout=PROCESS_GROUP_TIMEOUT)
+        self.main = self.processes.is_main_process
+        say = say if self.main else _silent
         self.config, self.say = config, say
         self.store, self.cache = Path(config.store), Path(config.cache)
         variants = build_variants(config)  # fail on a bad method or hyper-parameter before building data
@@ -344,7 +357,7 @@ class Runner:
         """
         return fingerprint({"model": self.world.reference_id, "model_dtype": self.world.model_dtype,
                             "data": self.world.dataset_fingerprint, "native_data": self.native_fingerprints,
-                            "data_settings": asdict(self.config.data), "train": asdict(self.config.train),
+                            "data_settings": asdict(self.config.data), "train": asdict(self.effective_train),
                             "training_source": self.training_source, "evaluation": self.evaluation.key})
 
     @cached_property
@@ -363,7 +376,7 @@ class Runner:
                                if job.dataset.endswith(f":{NATIVE}") else {}),
                             "objective_source": source_fingerprint(*objective_types(job.objective)),
                             "training_source": self.training_source,
-                            "train": asdict(self.config.train), "data": self.world.dataset_fingerprint,
+                            "train": asdict(self.effective_train), "data": self.world.dataset_fingerprint,
                             "data_settings": asdict(self.config.data),
                             "model": self.world.reference_id, "bench": __version__,
                             **({"sae": self.sae().fingerprint} if job.objective.needs.sae is not None else {}),
@@ -375,6 +388,13 @@ class Runner:
         training code does not reach: an edited reward retrains them."""
         reward = self.world.reward_function
         return None if reward is None else source_fingerprint(reward)
+
+    @cached_property
+    def effective_train(self) -> TrainConfig:
+        """The run's optimisation settings as one process would express them: N launched processes with
+        ``grad_accum=A`` train exactly like one process with ``A*N`` (bench.train.distributed), so they share keys."""
+        train = self.config.train
+        return replace(train, grad_accum=train.grad_accum * self.processes.num_processes)
 
     @cached_property
     def training_source(self) -> str:
@@ -395,7 +415,7 @@ class Runner:
                 "evaluation": self.evaluation.key, "data_settings": asdict(self.config.data),
                 "judges": {n: j.identity() for n, j in self.world.judges.items()},
                 "evaluators": [e.identity() for e in self.evaluation.evaluators],
-                "sampling": self.evaluation.params.as_dict(), "train": asdict(self.config.train),
+                "sampling": self.evaluation.params.as_dict(), "train": asdict(self.effective_train),
                 "packages": package_versions(), "bench_version": __version__}
 
     # jobs ------------------------------------------------------------------------------------------
@@ -411,10 +431,13 @@ class Runner:
         return [(job, self.job_directory(job)) for job in self.jobs]
 
     def run_job(self, job: Job, directory: Path) -> dict:
+        """Train ``job`` (or find it trained) and evaluate it; its record. A process other than the main one of a
+        launch trains its share and returns an empty record: the main process evaluates and writes."""
         directory.mkdir(parents=True, exist_ok=True)
-        atomic.write_text(directory / "config.yaml", to_yaml(self.config))
+        if self.main:
+            atomic.write_text(directory / "config.yaml", to_yaml(self.config))
         selection = self.selection(job) if job.trains_on_pool else None
-        if selection is not None:
+        if selection is not None and self.main:
             atomic.write_json(directory / SELECTION_FILE, {**selection.record(), "seed": job.seed,
                                                            "dataset": job.dataset,
                                                            "rows": len(self.training_rows(job.dataset))})
@@ -441,6 +464,8 @@ class Runner:
             training, resumed = result.cost(), result.resumed_from
             if resumed:
                 self.say(f"{job.label}: resumed from the snapshot at step {resumed}")
+        if not self.main:
+            return {}
         metrics, cost = (self.evaluation.evaluate(directory / CHECKPOINT, job.method) if self.evaluates
                          else ({}, {}))
         if self.evaluates:
@@ -521,20 +546,34 @@ class Runner:
         todo = self.job_directories
         pending = [(index, job, directory) for index, (job, directory) in enumerate(todo)
                    if self.reusable(directory) is None]
-        workers = worker_count(self.config.workers, len(pending))
+        launched = self.processes.num_processes > 1
+        slurm = self.config.executor == "slurm"
+        if launched and slurm:
+            raise ConfigError("executor=slurm submits the jobs from one driver process: run bench run without "
+                              "accelerate launch (or executor=local to train each job over the launch's processes)")
+        workers = 1 if launched or slurm else worker_count(self.config.workers, len(pending))
         self.say(f"plan: {len(todo)} jobs ({len(todo) - len(pending)} already finished)"
-                 + (f"; {workers} at a time, each in its own process" if workers > 1 else ""))
+                 + (f"; {workers} at a time, each in its own process" if workers > 1 else "")
+                 + (f"; each trained by {self.processes.num_processes} processes" if launched else "")
+                 + (f"; {slurm_plan(self.config)}" if slurm and pending else ""))
         self.reference_pass([job for _, job, _ in pending])
         for _, job, _ in pending:  # selections and k-wise cuts fail here, before anything trains
             if not job.objective.needs.online:
                 self.training_rows(job.dataset)
-        self.evaluate_reference()
-        if workers > 1:
+        if self.main:
+            self.evaluate_reference()
+        if workers > 1 or slurm:
             for _, job, _ in pending:  # made once here and cached, rather than by several workers at once
                 self.outcome_inputs(job)
-            finished_jobs = run_in_workers(Runner, self.config, pending, workers)
+            finished_jobs = (run_on_slurm(Runner, self.config, pending, self.say) if slurm
+                             else run_in_workers(Runner, self.config, pending, workers))
         else:
             finished_jobs = self.run_in_process(pending)
+        if not self.main:  # its share of each job; the main process reports, publishes and returns the result
+            for _ in finished_jobs:
+                pass
+            return RunResult(jobs=len(todo), trained=0, reused=0, seconds=time.perf_counter() - started,
+                             leaderboards=[], comparability_key=self.comparability_key(), reports=False)
         reused_meanwhile = 0
         for number, (job, record, seconds) in enumerate(finished_jobs, start=1):
             reused_meanwhile += REUSED in record
@@ -564,8 +603,12 @@ class Runner:
         finished and reuses it (the record it returns is marked :data:`REUSED`) instead of training it again.
         """
         started = time.perf_counter()
+        if not self.main:  # the main process holds the lock and says whether the job is still to do
+            if self.agree(None):
+                return {REUSED: True}, time.perf_counter() - started
+            return self.run_job(job, directory), time.perf_counter() - started
         with held(directory, job.label, self.say):
-            if (done := self.reusable(directory, quiet=True)) is not None:
+            if self.agree((done := self.reusable(directory, quiet=True)) is not None):
                 return {**done, REUSED: True}, time.perf_counter() - started
             record = self.run_job(job, directory)
             failpoints.reached("record")
@@ -573,6 +616,12 @@ class Runner:
             for earlier in supersede_earlier(directory, record):
                 self.say(f"{job.label}: replaces the earlier result in {earlier.name} (trained by other code)")
         return record, time.perf_counter() - started
+
+    def agree(self, decision: bool | None) -> bool:
+        """The main process's ``decision``, on every process of a launch (the others pass None)."""
+        if self.processes.num_processes == 1:
+            return bool(decision)
+        return bool(broadcast_object_list([decision], from_process=0)[0])
 
     def run_in_process(self, pending: list[tuple[int, Job, Path]]) -> Iterator[tuple[Job, dict, float]]:
         """Run ``pending`` jobs one after the other; yield (job, record, seconds)."""
@@ -627,6 +676,10 @@ class Runner:
             write_record(record, head_to_head_record(matrix, name, seed))
             paths += [path, record]
         return paths
+
+
+def _silent(line: str) -> None:
+    """What a launch's processes other than the main one say: nothing (the main one speaks for the job)."""
 
 
 def run(config: RunConfig, say: Callable[[str], None] = print) -> RunResult:

@@ -12,7 +12,8 @@ Each worker then builds its own :class:`~bench.runner.run.Runner` from the run's
 those caches back, and trains, evaluates and records the jobs it is handed; a job is named by its index
 in the plan and checked by its label, and it writes its own ``metrics.json``, so a job finished by a
 worker survives a failure elsewhere. Workers are spawned, not forked: a fork of a process whose OpenMP
-thread pool has started can hang.
+thread pool has started can hang. A Slurm array element (:mod:`bench.runner.slurm`) is set up and runs its
+job the same way (:func:`start_runner`, :func:`run_planned`).
 """
 
 from __future__ import annotations
@@ -62,31 +63,47 @@ def _say(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def _start_worker(make_runner: Callable[..., Any], config: RunConfig, threads: int, pending: list[int]) -> None:
-    """Process initialiser: its share of the cores, no progress bars, the run's runner built once and the
-    reference caches of the ``pending`` jobs (plan indices) read back from the parent's pass.
+def start_runner(make_runner: Callable[..., Any], config: RunConfig, threads: int, pending: list[int]) -> Any:
+    """The run's runner in a process of its own (a worker, a Slurm element: :mod:`bench.runner.slurm`): its
+    share of the cores, no progress bars, and the reference caches of the ``pending`` jobs (plan indices) read
+    back from the parent's pass. Lines of its jobs go to standard error.
 
     ``make_runner`` is the Runner class itself (passed, not imported, so this module stays below it).
     """
-    global _RUNNER
     torch.set_num_threads(threads)
     show_notices()
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
-    _RUNNER = make_runner(replace(config, progress=False), say=lambda line: None)  # the parent said it all
-    _RUNNER.reference_pass([_RUNNER.jobs[index] for index in pending])
-    _RUNNER.say = _say
+    runner = make_runner(replace(config, progress=False), say=lambda line: None)  # the parent said it all
+    runner.reference_pass([runner.jobs[index] for index in pending])
+    runner.say = _say
+    return runner
+
+
+def run_planned(runner: Any, index: int, label: str, directory: str | Path) -> tuple[dict[str, Any], float]:
+    """Train, evaluate and record job ``index`` of ``runner``'s plan, checked to be the parent's ``label`` and
+    ``directory`` (the same key: the same code); its record and wall time."""
+    job = runner.jobs[index]
+    if job.label != label:
+        raise PlanError(f"process planned job {index} as {job.label!r}, the run as {label!r}: the plan is not "
+                        "reproducible from the config; run with workers=1 executor=local and report it")
+    if (keyed := runner.job_directory(job)) != Path(directory):  # a Slurm element may start hours later
+        raise PlanError(f"{label}: the code changed after the run planned it (job {Path(directory).name}, now "
+                        f"{keyed.name}); run the same command again (finished jobs are reused)")
+    return runner.run_and_record(job, Path(directory))
+
+
+def _start_worker(make_runner: Callable[..., Any], config: RunConfig, threads: int, pending: list[int]) -> None:
+    """Process initialiser: the worker's runner, built once (:func:`start_runner`)."""
+    global _RUNNER
+    _RUNNER = start_runner(make_runner, config, threads, pending)
 
 
 def _run_job(index: int, label: str, directory: str) -> tuple[dict[str, Any], float]:
     """Train, evaluate and record job ``index`` of the plan in this worker; its record and wall time."""
     assert _RUNNER is not None, "the worker was not started by run_in_workers"
-    job = _RUNNER.jobs[index]
-    if job.label != label:
-        raise PlanError(f"worker planned job {index} as {job.label!r}, the run as {label!r}: the plan is not "
-                        "reproducible from the config; run with workers=1 and report it")
-    return _RUNNER.run_and_record(job, Path(directory))
+    return run_planned(_RUNNER, index, label, directory)
 
 
 def run_in_workers(make_runner: Callable[..., Any], config: RunConfig, pending: list[tuple[int, Job, Path]],

@@ -8,6 +8,7 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from bench.data.tokenize import collate
+from bench.models import head_logps, logprobs
 from bench.models.logprobs import response_scores
 from bench.models.packing import pack, packing_reproduces_padding
 
@@ -97,3 +98,31 @@ def test_the_probe_runs_once_per_architecture_not_once_per_checkpoint(monkeypatc
     wider = LlamaForCausalLM(LlamaConfig(**{**_config().to_dict(), "intermediate_size": 64}))
     # another config is probed again (the stub returns nothing to compare, so its verdict is "no")
     assert not packing_reproduces_padding(wider, batch, None) and probes == [1]
+
+
+@pytest.mark.parametrize("overhead_tokens", [10**6, 1])  # one padded call; length buckets
+def test_padded_scores_through_the_chunked_head_equal_the_models_own_logits(overhead_tokens, monkeypatch) -> None:
+    """The GPU's path: padded rows, the head applied to response positions only, a few positions per chunk."""
+    monkeypatch.setitem(head_logps.CHUNK_LOGITS, "cpu", 3 * 40)  # 3 positions per chunk of the 40-token vocabulary
+    batch = _batch()
+    results = []
+    for through_head in (True, False):
+        model = _model()
+        if through_head:
+            scores = response_scores(model, batch, packing=False, overhead_tokens=overhead_tokens).token_logps
+        else:
+            scores = logprobs._score_rows(model, batch, None, False)[0]  # the model's own forward and logits
+        scores.pow(2).sum().backward()
+        results.append((scores, [p.grad.clone() for p in model.parameters()]))
+    (chunked, grads_c), (own, grads_o) = results
+    torch.testing.assert_close(chunked, own, atol=1e-5, rtol=1e-5)
+    for a, b in zip(grads_c, grads_o, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+
+
+def test_in_bf16_the_probe_accepts_rounding_and_still_rejects_logits_that_are_not_the_head() -> None:
+    """bf16 rounds long sequences' log-probs apart by a few hundredths; a scaled head moves them by their size."""
+    batch = _batch()
+    assert packing_reproduces_padding(_model().to(torch.bfloat16), batch, logprobs._padded_token_logps)
+    assert not packing_reproduces_padding(_model(_ScaledLogits).to(torch.bfloat16), batch,
+                                          logprobs._padded_token_logps)
