@@ -36,6 +36,10 @@ the same batch differed by up to 0.055 (mean 0.0097) over 430-token sequences, a
 either side of a 0.05 bound, so the probe's verdict (and the step time, 0.14 or 0.84 s) changed between identical
 runs. What the probe must catch, logits that are not the head of the last hidden state (soft-capping, scaling),
 moves log-probs by a large fraction of their size, far past this bound."""
+PROBE_PROMPTS = 2
+"""Prompts (with all their responses) the probe scores both ways. Whether packing reproduces padding is a property
+of the architecture, and the padded side materialises full-vocabulary logits: on a reference pass's first batch
+(64 prompts of SmolLM2) probing all of it took two extra forward passes and most of the run's peak memory."""
 _VERDICTS: dict[tuple, bool] = {}
 """The probe's verdict per architecture (see :func:`architecture_key`)."""
 
@@ -95,6 +99,13 @@ def pack(batch: Batch) -> PackedBatch:
                        (torch.cat(layout_rows), torch.cat(layout_cols)))
 
 
+def _first_prompts(batch: Batch, prompts: int) -> Batch:
+    """The rows of ``batch``'s first ``prompts`` prompts (each with its n responses), in the same layout."""
+    rows = min(batch.input_ids.shape[0], prompts * batch.n)
+    return Batch(batch.input_ids[:rows], batch.attention_mask[:rows], batch.position_ids[:rows],
+                 batch.response_mask[:rows], batch.response_start, batch.indices[:rows // batch.n], batch.n)
+
+
 def packed_scores(model: torch.nn.Module, batch: Batch, full_distribution: bool = False,
                   pooled: PooledFeatures | None = None) -> tuple[Tensor, Tensor | None, Tensor | None]:
     """Token log-probs [R, T] (and log-distributions [R, T, V]) of ``batch`` from one packed forward.
@@ -145,7 +156,8 @@ def architecture_key(model: torch.nn.Module) -> tuple:
 
 
 def packing_reproduces_padding(model: torch.nn.Module, batch: Batch, padded_scores) -> bool:
-    """Whether packed scoring equals ``padded_scores(model, batch)`` on this batch (checked once per architecture)."""
+    """Whether packed scoring equals ``padded_scores(model, batch)`` on the first rows of this batch (checked once
+    per architecture)."""
     key = architecture_key(model)
     if key in _VERDICTS:
         return _VERDICTS[key]
@@ -155,6 +167,7 @@ def packing_reproduces_padding(model: torch.nn.Module, batch: Batch, padded_scor
         return False
     was_training = model.training
     model.eval()
+    batch = _first_prompts(batch, PROBE_PROMPTS)
     try:
         with torch.no_grad():
             packed, _, _ = packed_scores(model, batch)
