@@ -46,14 +46,16 @@ def _number(value: Any) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def git_commit(where: Path | None = None) -> str | None:
-    """The commit of the git working tree bench runs from (None outside one), '+dirty' when it has changes."""
-    where = where or Path(__file__).resolve().parent
+def git_commit() -> str | None:
+    """The commit of the git working tree bench runs from (None outside one), '+dirty' when bench's own code there
+    has changes. Only the package counts: a publication written into the same repository (leaderboards/gym) changes
+    tracked files while it is written, which says nothing about the code that computed it."""
+    package = Path(__file__).resolve().parents[1]
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True,
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=package, capture_output=True, text=True,
                                 timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=where,
-                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", str(package)],
+                               cwd=package, capture_output=True, text=True, timeout=10, check=True).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
     return f"{commit}+dirty" if dirty else commit
