@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -168,11 +171,42 @@ def test_lora_runs_end_to_end_with_an_online_objective_on_the_policy_as_referenc
     assert len(adapters) == 2
 
 
+COMPILED_VS_EAGER = """
+import sys, torch
+from transformers import LlamaConfig, LlamaForCausalLM
+from bench.data.tokenize import collate
+from bench.models.logprobs import response_scores
+from bench.train.loop import TrainConfig
+from bench.train.model_setup import prepare_model
+
+def model():
+    torch.manual_seed(0)
+    return LlamaForCausalLM(LlamaConfig(vocab_size=40, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                                        num_key_value_heads=2, intermediate_size=48, pad_token_id=0))
+
+generator = torch.Generator().manual_seed(3)
+tokens = lambda n: torch.randint(1, 40, (n,), generator=generator).tolist()
+batch = collate([tokens(5), tokens(3)], [[tokens(4), tokens(6)], [tokens(2), tokens(7)]], pad_id=0)
+compiled = prepare_model(model(), TrainConfig(compile=True), seed=0)
+assert compiled.base_model._compiled_call_impl is not None
+results = []
+for m in (model(), compiled):
+    logps = response_scores(m, batch).logps
+    logps.sum().backward()
+    results.append((logps.detach(), [p.grad for p in m.parameters()]))
+(eager_logps, eager_grads), (compiled_logps, compiled_grads) = results
+torch.testing.assert_close(compiled_logps, eager_logps, rtol=1e-4, atol=1e-4)
+for a, b in zip(compiled_grads, eager_grads, strict=True):
+    torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4)
+print("compiled == eager")
+"""
+
+
 @pytest.mark.skipif(shutil.which("gcc") is None and shutil.which("cc") is None,
                     reason="torch.compile's CPU backend needs a C compiler")
-def test_compiled_training_matches_eager(tmp_path, smoke_gym, smoke_pairs, monkeypatch):
-    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
-    eager, _ = _train(tmp_path, smoke_gym, smoke_pairs, "eager", _config(steps=2))
-    compiled, model = _train(tmp_path, smoke_gym, smoke_pairs, "compiled", _config(steps=2, compile=True))
-    assert model.base_model._compiled_call_impl is not None
-    assert _losses(compiled) == pytest.approx(_losses(eager), abs=1e-4)
+def test_compiled_scoring_matches_eager_in_values_and_gradients(tmp_path):
+    """In a fresh interpreter: inductor's build step is sensitive to which distutils the test session imported."""
+    env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(tmp_path / "inductor"), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-c", COMPILED_VS_EAGER], capture_output=True, text=True, env=env,
+                          timeout=600, check=False)
+    assert done.returncode == 0 and "compiled == eager" in done.stdout, done.stderr[-3000:]
