@@ -17,7 +17,6 @@ import argparse
 import dataclasses
 import gc
 import importlib.metadata
-import inspect
 import json
 import os
 import platform
@@ -184,21 +183,16 @@ def unmet_requirements(names: tuple[str, ...] = ("trl", "datasets")) -> list[str
 
 
 def environment(report: Report) -> dict:
-    """Machine, versions, unmet requirements and which of bench's new training options exist."""
-    from bench.train.loop import TrainConfig
-
-    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    """Machine, versions and unmet requirements."""
     info = {"python": platform.python_version(), "machine": platform.machine(), "versions": versions(),
-            "cuda": torch.cuda.is_available(), "unmet_requirements": unmet_requirements(),
-            "train_config_fields": sorted(fields & {"precision", "gradient_checkpointing", "compile", "lora"})}
+            "cuda": torch.cuda.is_available(), "unmet_requirements": unmet_requirements()}
     if torch.cuda.is_available():
         props = torch.cuda.get_device_properties(0)
         info.update(gpu=props.name, gpu_memory_gib=round(props.total_memory / 2**30, 1), torch_cuda=torch.version.cuda)
     print("| package | version |\n|---|---|")
     for name, version in info["versions"].items():
         print(f"| {name} | {version or 'not installed'} |")
-    print(f"python {info['python']} ({info['machine']}), GPU: {info.get('gpu', 'none')}; bench TrainConfig has "
-          f"{info['train_config_fields'] or 'none'} of precision/gradient_checkpointing/compile/lora")
+    print(f"python {info['python']} ({info['machine']}), GPU: {info.get('gpu', 'none')}")
     for line in info["unmet_requirements"]:
         report.note(f"unmet requirement: {line}")
     return info
@@ -362,46 +356,21 @@ class TimedBatches:
         return batch, twin
 
 
-def bench_config(ctx: Context, steps: int, gradient_checkpointing: bool, lora_r: int) -> tuple[Any, list[str]]:
-    """bench's TrainConfig for one run, with the new precision/checkpointing/LoRA fields where they exist yet."""
-    from bench.train import loop
+def bench_config(ctx: Context, steps: int, gradient_checkpointing: bool, lora_r: int):
+    """bench's TrainConfig for one run: bf16 autocast on a GPU, the run's checkpointing and LoRA rank."""
+    from bench.train.loop import LoraSettings, TrainConfig
 
-    fields = {f.name for f in dataclasses.fields(loop.TrainConfig)}
-    kwargs: dict[str, Any] = {"steps": steps, "micro_batch_size": ctx.plan.pairs_per_step, "lr": LR,
-                              "warmup_steps": 0, "snapshot_every": 0}
-    notes = []
-    if "precision" in fields:
-        kwargs["precision"] = "bf16" if ctx.cuda else "fp32"
-    else:
-        notes.append(f"no train.precision yet: {ctx.dtype} weights, no autocast")
-    if gradient_checkpointing and "gradient_checkpointing" in fields:
-        kwargs["gradient_checkpointing"] = True
-    if lora_r:
-        if "lora" not in fields:
-            raise RuntimeError("bench's TrainConfig has no lora field yet")
-        kwargs["lora"] = loop.LoraSettings(r=lora_r)
-    return loop.TrainConfig(**kwargs), notes
+    return TrainConfig(steps=steps, micro_batch_size=ctx.plan.pairs_per_step, lr=LR, warmup_steps=0,
+                       snapshot_every=0, precision="bf16" if ctx.cuda else "fp32",
+                       gradient_checkpointing=gradient_checkpointing, lora=LoraSettings(r=lora_r))
 
 
-def prepared_model(ctx: Context, config, gradient_checkpointing: bool, notes: list[str]) -> torch.nn.Module:
-    """The policy loaded in the check's dtype and passed through bench's ``prepare_model`` (or, before that lands,
-    with gradient checkpointing switched on directly)."""
+def prepared_model(ctx: Context, config) -> torch.nn.Module:
+    """The policy loaded in the check's dtype and passed through bench's ``prepare_model`` (checkpointing, LoRA)."""
     from bench.models.loading import load_causal_lm
+    from bench.train.model_setup import prepare_model
 
-    model = load_causal_lm(ctx.model_dir, dtype=ctx.dtype)
-    try:
-        from bench.train.model_setup import prepare_model
-    except ImportError:
-        prepare_model = None
-    if prepare_model is not None and hasattr(config, "gradient_checkpointing"):
-        seeded = "seed" in inspect.signature(prepare_model).parameters
-        return prepare_model(model, config, SEED) if seeded else prepare_model(model, config)
-    if getattr(config, "lora", None) is not None and config.lora.r:
-        raise RuntimeError("LoRA needs bench.train.model_setup.prepare_model")
-    if gradient_checkpointing:
-        notes.append("checkpointing switched on directly (no prepare_model yet)")
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    return model
+    return prepare_model(load_causal_lm(ctx.model_dir, dtype=ctx.dtype), config, SEED)
 
 
 def reference_cache(ctx: Context):
@@ -423,11 +392,11 @@ def run_bench(ctx: Context, cache, warmup: int, timed: int, gradient_checkpointi
     from bench.train.loop import train
     from bench.train.stats import CachedReference
 
-    config, notes = bench_config(ctx, warmup + timed + 1, gradient_checkpointing, lora_r)
+    config = bench_config(ctx, warmup + timed + 1, gradient_checkpointing, lora_r)
     reset_accelerate()
     free_memory()
     started = time.perf_counter()
-    model = prepared_model(ctx, config, gradient_checkpointing, notes)
+    model = prepared_model(ctx, config)
     batches = TimedBatches(OfflineBatches(ctx.data, ctx.plan.pairs_per_step, SEED, mismatched=False))
     run_dir = ctx.work / f"bench-gc{int(gradient_checkpointing)}-lora{lora_r}"
     setup = time.perf_counter() - started
@@ -437,7 +406,7 @@ def run_bench(ctx: Context, cache, warmup: int, timed: int, gradient_checkpointi
     log = [json.loads(line) for line in (run_dir / "train_log.jsonl").read_text().splitlines()]
     figures.update(peak_alloc_gib=peak_gib(ctx), setup_seconds=setup, total_seconds=time.perf_counter() - started,
                    bench_peak_memory_mb=result.cost()["train_peak_memory_mb"],
-                   first_losses=[r["loss"] for r in log[:3]], notes="; ".join(notes))
+                   first_losses=[r["loss"] for r in log[:3]])
     if lora_r:
         figures["trainable_params"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
     del model

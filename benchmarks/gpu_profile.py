@@ -50,8 +50,8 @@ def main() -> None:
         ctx = G.prepare(G.TINY if args.tiny else G.Plan(), Path(tmp), time.perf_counter())
         cache, _ = G.reference_cache(ctx)
         steps = WAIT + WARMUP + ACTIVE + 1
-        config, notes = G.bench_config(ctx, steps, args.gradient_checkpointing, 0)
-        model = G.prepared_model(ctx, config, args.gradient_checkpointing, notes)
+        config = G.bench_config(ctx, steps, args.gradient_checkpointing, 0)
+        model = G.prepared_model(ctx, config)
         activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if ctx.cuda else [])
         with profile(activities=activities, schedule=schedule(wait=WAIT, warmup=WARMUP, active=ACTIVE),
                      profile_memory=True, record_shapes=False) as profiler:
