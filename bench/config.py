@@ -23,7 +23,7 @@ from typing import Any
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from bench.data.sources import SOURCES, SourceSpec
+from bench.data.sources import SOURCES, SourceSpec, given
 from bench.errors import ConfigError, closest
 from bench.evaluators import EVALUATORS
 from bench.gym.settings import GymSettings
@@ -134,6 +134,27 @@ class SlurmSettings:
 
 
 @dataclass
+class TuningSettings:
+    """The grid of equal-budget tuning (``tune=lr,beta``, :func:`bench.runner.plan.build_variants`): every
+    objective of the run trains at each learning rate times each strength with the same steps and examples,
+    and the point with the best validation win rate (``eval.select_on``) is reported on the test prompts."""
+
+    lr: list[float] = field(default_factory=lambda: [3e-4, 1e-3])
+    """Learning rates tried (``tune=lr``)."""
+    strength: list[float] = field(default_factory=lambda: [1.0, 4.0])
+    """Multiples of each objective's strength tried (``tune=beta``): beta, or its equivalent (RLOO's ``beta_kl``,
+    ORPO's ``lambda_or``, SLiC's ``lambda_reg``), around the value the run would otherwise use."""
+    select_seeds: int = 0
+    """How many of the run's seeds (the first of ``seed=``) every grid point trains on and the choice is made
+    on, for every swept objective (``tune=`` or ``sweep.``); the other seeds train the chosen point only,
+    after the choice. 0: every seed trains every point (the choice is then the mean over all seeds)."""
+
+
+TUNABLE = ("lr", "beta")
+"""What ``tune=`` may name: the learning rate and the objective's strength (``beta`` or its equivalent)."""
+
+
+@dataclass
 class RunConfig:
     method: list[str] = field(default_factory=lambda: ["all"])
     selector: list[str] = field(default_factory=lambda: ["all"])
@@ -162,7 +183,12 @@ class RunConfig:
     selectors: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Per-selector parameter overrides: ``selectors.alignment_potential.w=0.5``."""
     sweep: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
-    """Per-objective grids: ``sweep.dpo.beta=0.05,0.1,0.2``; the point is chosen on validation prompts."""
+    """Per-objective grids: ``sweep.dpo.beta=0.05,0.1,0.2`` (``sweep.dpo.lr=`` sweeps the objective's learning
+    rate); the point is chosen on validation prompts."""
+    tune: list[str] = field(default_factory=list)
+    """Equal-budget tuning of every objective of the run: ``tune=lr,beta`` sweeps each one's learning rate and
+    strength over the grid of ``tuning.*`` (an objective's own ``sweep.NAME.PARAM=`` grid takes precedence)."""
+    tuning: TuningSettings = field(default_factory=TuningSettings)
 
 
 PRESETS: dict[str, list[str]] = {
@@ -205,7 +231,7 @@ PRESETS: dict[str, list[str]] = {
     ],
 }
 
-LIST_KEYS = ("method", "selector", "seed")
+LIST_KEYS = ("method", "selector", "seed", "tune", "tuning.lr", "tuning.strength")
 REPLACED_KEYS = {"data.selector": "selector=NAME[,NAME...] and selectors.NAME.PARAM=VALUE",
                  "data.test_path": "data.test.path=FILE (data.test.source=jsonl|hf, data.test.format=...)",
                  "data.val_path": "data.val.path=FILE (data.val.source=jsonl|hf, data.val.format=...)"}
@@ -358,6 +384,7 @@ def _validate(config: RunConfig) -> None:
         raise ConfigError(f"executor={config.executor!r}{closest(config.executor, EXECUTORS)}: use "
                           f"{' or '.join(EXECUTORS)}")
     _validate_slurm(config.slurm)
+    _validate_tuning(config)
     if not config.method:
         raise ConfigError("method= is empty; give a method name, a comma list or all")
     if not config.selector:
@@ -397,9 +424,20 @@ def _validate_slurm(settings: SlurmSettings) -> None:
             raise ConfigError(f"slurm.{name}={value} must be >= {least}{default}")
 
 
-def given(spec: SourceSpec) -> bool:
-    """Whether a dataset setting (``data.test``, ``data.val``) names any data."""
-    return spec.source is not None or spec.path is not None
+def _validate_tuning(config: RunConfig) -> None:
+    for name in config.tune:
+        if name not in TUNABLE:
+            raise ConfigError(f"tune={name}{closest(name, TUNABLE)}: tune= names {' and/or '.join(TUNABLE)} (the "
+                              f"strength: beta or the objective's equivalent)")
+    settings = config.tuning
+    for key in ("lr", "strength"):
+        values = getattr(settings, key)
+        if not values or any(not value > 0 for value in values):
+            raise ConfigError(f"tuning.{key}={','.join(map(str, values))}: give one or more values > 0 (e.g. "
+                              f"tuning.{key}={'3e-4,1e-3' if key == 'lr' else '1,4'})")
+    if not 0 <= settings.select_seeds <= len(config.seed):
+        raise ConfigError(f"tuning.select_seeds={settings.select_seeds}: must be between 0 (every seed) and the "
+                          f"{len(config.seed)} seed(s) of seed=")
 
 
 def to_yaml(config: RunConfig) -> str:

@@ -53,6 +53,11 @@ class SourceSpec:
     """bench's column names mapped to the file's: ``data.columns.prompt=question``."""
 
 
+def given(spec: SourceSpec) -> bool:
+    """Whether a dataset setting (``data.test``, ``data.val``) names any data."""
+    return spec.source is not None or spec.path is not None
+
+
 Rows = list[tuple[str, dict[str, Any]]]
 """Table rows, each with the text that names it in errors (``data.jsonl:18``, ``train.parquet row 17``)."""
 

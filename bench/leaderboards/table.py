@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -93,7 +94,7 @@ def read_metrics_rows(path: Path, store: Path | None = None) -> list[dict[str, A
         **{name: _provenance_text(record, name, path) for name in ("model", "dataset", "evaluation", "bench_version")},
         "family": job.family,
         "path": str(path.relative_to(store)) if store is not None else str(path),
-        "chosen": "" if job.sweep is None else ", ".join(f"{k}={v}" for k, v in sorted(job.sweep.point.items())),
+        "chosen": "" if job.sweep is None else point_label(job.sweep.point),
         "grid": 0 if job.sweep is None else job.sweep.size,
         "selection_score": record.selection_score,
     }
@@ -117,24 +118,42 @@ def _provenance_text(record: JobRecord, name: str, path: Path) -> str:
     return value
 
 
-def select_sweep_points(rows: pd.DataFrame) -> pd.DataFrame:
-    """Keep, for each swept (method, selector), only the grid point with the best validation score.
+def point_label(point: Mapping[str, Any]) -> str:
+    """A sweep point as the table's ``chosen`` column shows it: ``beta=0.4, lr=0.0003``."""
+    return ", ".join(f"{key}={value}" for key, value in sorted(point.items()))
 
-    The score is the mean over seeds of the validation win rate named by ``eval.select_on``; the test
-    metrics of the kept point are what the leaderboard reports (SimPO's equal-budget protocol: tune on
-    validation prompts, report on test prompts). Rows that were not swept pass through unchanged.
+
+def best_points(swept: pd.DataFrame) -> dict[tuple[str, str], str]:
+    """For each swept (method, selector), the ``chosen`` label of its grid point with the best validation score.
+
+    The score is the mean, over the seeds every point of the grid was trained on, of the validation win rate
+    named by ``eval.select_on`` (``selection_score``): with ``tuning.select_seeds`` the chosen point alone goes
+    on to the other seeds, which must not change the choice. Ties go to the first point in the grid's order.
+    """
+    chosen = {}
+    for (method, selector), runs in swept.groupby(["method", "selector"], sort=False, dropna=False):
+        shared = set.intersection(*(set(seeds) for _, seeds in runs.groupby("chosen", sort=False)["seed"]))
+        means = runs[runs["seed"].isin(shared)].groupby("chosen", sort=False)["selection_score"].mean()
+        if means.isna().all():
+            raise BenchError(f"sweep of {method}: no grid point has a validation score; re-run the sweep with "
+                             f"`bench run`")
+        chosen[(method, selector)] = str(means.idxmax())
+    return chosen
+
+
+def select_sweep_points(rows: pd.DataFrame) -> pd.DataFrame:
+    """Keep, for each swept (method, selector), only the grid point with the best validation score
+    (:func:`best_points`); the test metrics of the kept point, over all its seeds, are what the leaderboard
+    reports (SimPO's equal-budget protocol: tune on validation prompts, report on test prompts). Rows that
+    were not swept pass through unchanged.
     """
     if "grid" not in rows.columns or not (rows["grid"] > 0).any():
         return rows
     swept = rows[rows["grid"] > 0]
-    kept = [rows[rows["grid"] == 0]]
-    for _, runs in swept.groupby(["method", "selector"], sort=False, dropna=False):
-        means = runs.groupby("hyperparameters", sort=False)["selection_score"].mean()
-        if means.isna().all():
-            raise BenchError(f"sweep of {runs['method'].iloc[0]}: no grid point has a validation score; "
-                             f"re-run the sweep with `bench run`")
-        kept.append(runs[runs["hyperparameters"] == means.idxmax()])
-    return pd.concat(kept).sort_index()
+    chosen = best_points(swept)
+    keep = [chosen[(method, selector)] == label
+            for method, selector, label in zip(swept["method"], swept["selector"], swept["chosen"], strict=True)]
+    return pd.concat([rows[rows["grid"] == 0], swept[keep]]).sort_index()
 
 
 def load_results(store: Path) -> pd.DataFrame:

@@ -14,11 +14,10 @@ import time
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bench.config import RunConfig
 from bench.data.conversation import Prompt, as_text
 from bench.errors import ConfigError, DataError
 from bench.evaluators import DEFAULT_EVALUATORS, build_evaluator
@@ -35,6 +34,9 @@ from bench.models.sampling import SamplingParams
 from bench.models.scoring import logps_and_token_entropies, sequence_logps
 from bench.runner.world import World
 from bench.source_fingerprint import source_fingerprint
+
+if TYPE_CHECKING:  # the run's settings reach the evaluation as values: config.py is not in its key
+    from bench.config import RunConfig
 
 REFERENCE_SAMPLE_SEED = 0
 REFERENCE_ROW_SEED = 1

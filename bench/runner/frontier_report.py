@@ -7,10 +7,9 @@ the optimal frontier and best-of-n, and a ranking by mean regret against the fro
 reward reached at KL <= 1, 3 and 10 nats, every figure with its 95% interval over seeds
 (:mod:`bench.runner.frontier_curves`).
 
-The strength is the parameter that sets how far an objective may move from where it starts: ``beta``
-(or RLOO's ``beta_kl``) for the objectives regularised towards the reference, ORPO's and SLiC's weight
-on their likelihood term. Objectives without one (SFT, SimPER, the causal objectives) are trained at
-their defaults only and appear as one point. Forty objectives at five strengths and three seeds are more
+The strength (:mod:`bench.runner.strength`) is the parameter that sets how far an objective may move from
+where it starts; objectives without one (SFT, SimPER, the causal objectives) are trained at their
+defaults only and appear as one point. Forty objectives at five strengths and three seeds are more
 than a CPU trains in an hour, so the objectives are split into studies of about ten each.
 """
 
@@ -32,15 +31,13 @@ from bench.errors import BenchError
 from bench.gym.frontier import Frontier, frontier_reward, stored_frontiers
 from bench.leaderboards.render import FRONTIER_FILE
 from bench.leaderboards.table import REFERENCE_METHOD, load_results
-from bench.methods import METHODS
 from bench.runner.frontier_curves import CurvePoint, CurveSummary, summarise
 from bench.runner.run import run
+from bench.runner.strength import strength_default, strength_parameter
 
 STRENGTH_FACTORS = (0.5, 1.0, 2.0, 4.0, 8.0)
 """Multiples of the default strength. The default leaderboard's objectives mostly run far from the
 reference (KL 2-400 nats at lr 1e-3), so the grid reaches further towards strong regularisation."""
-STRENGTH_PARAMETERS = ("beta", "beta_kl", "lambda_or", "lambda_reg")
-"""The strength parameter of an objective: the first of these among its hyper-parameters."""
 KL_BUDGETS = (1.0, 3.0, 10.0)
 OUT_OF_RANGE = "‡"
 """Marks a regret computed from a curve with no point in the frontier's valid range."""
@@ -76,23 +73,11 @@ def studies_named(names: Sequence[str]) -> list[FrontierStudy]:
     return [known[name] for name in names] if names else list(STUDIES)
 
 
-def _strength(method: str) -> tuple[str, float] | None:
-    """(the hyper-parameter swept for ``method``'s curve, its default), or None when it has none."""
-    defaults = METHODS.get(method)().hyperparameters()
-    return next(((name, defaults[name]) for name in STRENGTH_PARAMETERS if name in defaults), None)
-
-
-def strength_parameter(method: str) -> str | None:
-    """The hyper-parameter swept for ``method``'s curve, or None when it has none."""
-    strength = _strength(method)
-    return strength[0] if strength else None
-
-
 def strength_overrides(methods: Sequence[str], factor: float) -> tuple[list[str], list[str]]:
     """(the methods trained at ``factor``, their ``methods.NAME.PARAM=VALUE`` overrides)."""
     chosen, overrides = [], []
     for method in methods:
-        strength = _strength(method)
+        strength = strength_default(method)
         if strength is None and factor != 1.0:
             continue
         chosen.append(method)

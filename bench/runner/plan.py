@@ -10,7 +10,7 @@ import itertools
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from bench.config import RunConfig
+from bench.config import RunConfig, TuningSettings
 from bench.data.derive import can_derive
 from bench.data.selectors import SELECTORS, AllSelector, Selector, build_selector
 from bench.errors import ConfigError, PlanError
@@ -18,6 +18,8 @@ from bench.methods import METHODS, build_objective
 from bench.methods.base import Objective
 from bench.methods.composite import build as build_composite
 from bench.methods.composite import canonical, is_composite, parse_composite
+from bench.runner.strength import strength_default
+from bench.typed_values import coerce
 
 
 @dataclass
@@ -27,8 +29,15 @@ class Variant:
     method: str
     objective: Objective
     point: dict[str, Any] = field(default_factory=dict)
-    """The swept hyper-parameters' values ({} when the method is not swept)."""
+    """The swept hyper-parameters' values, the learning rate among them when it is swept ({} when the method
+    is not swept)."""
     grid_size: int = 1
+    train: dict[str, Any] = field(default_factory=dict)
+    """Training settings of this point that differ from the run's (``{"lr": 3e-4}`` when the lr is swept)."""
+
+
+TRAINING_POINT_KEYS = ("lr",)
+"""Sweep keys that are training settings (``train.lr``) rather than hyper-parameters of the objective."""
 
 
 NATIVE = "native"
@@ -50,6 +59,8 @@ class Job:
     hyperparameters: dict[str, Any] = field(default_factory=dict)
     point: dict[str, Any] = field(default_factory=dict)
     grid_size: int = 1
+    train: dict[str, Any] = field(default_factory=dict)
+    """The point's training settings that differ from the run's (:attr:`Variant.train`)."""
     selector: Selector = field(default_factory=AllSelector)
     """Which share of the training pool the job trains on (``all`` for jobs that do not read the pool)."""
 
@@ -98,9 +109,10 @@ def resolve_methods(requested: list[str]) -> list[str]:
 def build_variants(config: RunConfig) -> list[Variant]:
     """Every objective configuration to train, built and validated; cheap, so it runs before any data.
 
-    A method with a ``sweep.NAME.PARAM=`` grid becomes one variant per grid point (the cartesian
-    product of its swept parameters), each validated like a plain override; errors name the
-    ``sweep.NAME.PARAM`` key a bad point value came from.
+    A method with a ``sweep.NAME.PARAM=`` grid (or one that ``tune=`` gives it) becomes one variant per grid
+    point (the cartesian product of its swept parameters), each validated like a plain override; errors
+    name the ``sweep.NAME.PARAM`` key a bad point value came from. ``lr`` in a grid is the objective's
+    learning rate (``train.lr``), not a hyper-parameter of the objective.
     """
     methods = resolve_methods(config.method)
     parts = {part for method in methods if is_composite(method) for _, part in parse_composite(method)}
@@ -113,13 +125,14 @@ def build_variants(config: RunConfig) -> list[Variant]:
     variants = []
     for method in methods:
         if is_composite(method):
-            if any(part in config.sweep for _, part in parse_composite(method)):
-                raise ConfigError(f"method={method}: a composite cannot be swept; sweep its parts as methods of "
-                                  f"their own, or fix their values with methods.PART.PARAM=")
+            if any(part in config.sweep for _, part in parse_composite(method)) or config.tune:
+                raise ConfigError(f"method={method}: a composite cannot be swept or tuned; sweep its parts as "
+                                  f"methods of their own, or fix their values with methods.PART.PARAM=")
             variants.append(Variant(method, build_composite(method, config.methods), {}, 1))
             continue
         fixed = dict(config.methods.get(method, {}))
-        grid = {key: list(values) for key, values in config.sweep.get(method, {}).items()}
+        explicit = {key: list(values) for key, values in config.sweep.get(method, {}).items()}
+        grid = {**tuning_grid(method, config.tune, config.tuning, fixed, explicit), **explicit}
         for key, values in grid.items():
             if not values:
                 raise ConfigError(f"sweep.{method}.{key} is empty; give values like sweep.{method}.{key}=0.1,0.2")
@@ -127,10 +140,37 @@ def build_variants(config: RunConfig) -> list[Variant]:
                 raise ConfigError(f"{method}.{key} is both fixed (methods.) and swept (sweep.); keep one")
         points = [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
         for point in points:
-            objective = build_objective(method, fixed, point)
-            typed = {key: getattr(objective, key) for key in point}  # as the objective holds them: 1 -> 1.0
-            variants.append(Variant(method, objective, typed if len(points) > 1 else {}, len(points)))
+            train = {key: _training_value(method, key, point[key]) for key in TRAINING_POINT_KEYS if key in point}
+            objective = build_objective(method, fixed, {k: v for k, v in point.items() if k not in train})
+            typed = {key: train[key] if key in train else getattr(objective, key) for key in point}  # 1 -> 1.0
+            swept = len(points) > 1
+            variants.append(Variant(method, objective, typed if swept else {}, len(points), train))
     return variants
+
+
+def tuning_grid(method: str, tune: list[str], settings: TuningSettings, fixed: dict[str, Any],
+                explicit: dict[str, list]) -> dict[str, list]:
+    """The grid ``tune=`` gives ``method``: ``tuning.lr`` as its learning rates, and its strength times each of
+    ``tuning.strength`` around the value the run would use (a ``methods.NAME.PARAM=`` value, moved from
+    ``fixed`` into the grid, or the default). An objective without a strength is tuned on the lr only; a
+    parameter with an ``explicit`` grid (``sweep.NAME.PARAM=``) keeps that grid."""
+    grid: dict[str, list] = {}
+    if "lr" in tune and "lr" not in explicit:
+        grid["lr"] = list(settings.lr)
+    strength = strength_default(method) if "beta" in tune else None
+    if strength is not None and strength[0] not in explicit:
+        name, default = strength
+        base = coerce(fixed.pop(name), float, f"methods.{method}.{name}") if name in fixed else default
+        grid[name] = [float(f"{base * factor:.6g}") for factor in settings.strength]
+    return grid
+
+
+def _training_value(method: str, key: str, value: Any) -> Any:
+    """A training setting of a sweep point, typed and checked like ``train.KEY`` (the learning rate: > 0)."""
+    typed = coerce(value, float, f"sweep.{method}.{key}")
+    if not typed > 0:
+        raise ConfigError(f"sweep.{method}.{key}={value}: must be > 0")
+    return typed
 
 
 def plan_jobs(config: RunConfig, variants: list[Variant], source_kind: str, has_scores: bool,
@@ -161,8 +201,14 @@ def plan_jobs(config: RunConfig, variants: list[Variant], source_kind: str, has_
             jobs.append(Job(method=method, seed=seed, objective=variant.objective, data_kind=needs.data,
                             dataset=dataset,
                             hyperparameters=variant.objective.hyperparameters(), point=variant.point,
-                            grid_size=variant.grid_size))
+                            grid_size=variant.grid_size, train=variant.train))
     return jobs
+
+
+def selection_seeds(config: RunConfig) -> list[int]:
+    """The seeds every point of a sweep trains on and its point is chosen on (``tuning.select_seeds``)."""
+    count = config.tuning.select_seeds
+    return list(config.seed[:count]) if count else list(config.seed)
 
 
 def build_selectors(config: RunConfig) -> list[Selector]:

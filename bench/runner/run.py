@@ -22,6 +22,7 @@ from functools import cached_property
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 from accelerate import PartialState
 from accelerate.utils import broadcast_object_list
@@ -42,7 +43,7 @@ from bench.gym.frontier import gym_frontier, save_frontier, stored_frontiers
 from bench.leaderboards.plot import PLOT_FILE, method_points, plot_frontier
 from bench.leaderboards.record import JobInfo, JobRecord, Sweep
 from bench.leaderboards.render import FRONTIER_FILE, key_directory, write_leaderboard
-from bench.leaderboards.table import load_results
+from bench.leaderboards.table import best_points, load_results, point_label
 from bench.locks import held
 from bench.methods.composite import objective_types
 from bench.models.loading import load_causal_lm, load_run_model, load_tokenizer
@@ -54,7 +55,16 @@ from bench.models.sampling import SamplingParams
 from bench.notices import notice
 from bench.runner.evaluate import REFERENCE_ROW_SEED, Evaluation
 from bench.runner.outcome_setup import build_outcome_inputs
-from bench.runner.plan import NATIVE, SELECTED, Job, apply_selectors, build_selectors, build_variants, plan_jobs
+from bench.runner.plan import (
+    NATIVE,
+    SELECTED,
+    Job,
+    apply_selectors,
+    build_selectors,
+    build_variants,
+    plan_jobs,
+    selection_seeds,
+)
 from bench.runner.slurm import run_on_slurm, slurm_plan
 from bench.runner.store import (
     admit_to_benchmark,
@@ -126,12 +136,17 @@ class Runner:
         self.world: World = build_world(config, progress=config.progress)
         for line in self.world.log:
             say(line)
-        self.jobs = plan_jobs(config, variants, self.world.source_kind, self.world.has_scores,
-                              has_validation=bool(self.world.validation_examples),
-                              native={kind: has_scores(rows) for kind, rows in self.world.native_datasets.items()})
-        self.jobs, skipped = apply_selectors(self.jobs, selectors, self.world.source_kind)
+        planned = plan_jobs(config, variants, self.world.source_kind, self.world.has_scores,
+                            has_validation=bool(self.world.validation_examples),
+                            native={kind: has_scores(rows) for kind, rows in self.world.native_datasets.items()})
+        planned, skipped = apply_selectors(planned, selectors, self.world.source_kind)
         if skipped:
             say(skipped)
+        chosen_on = selection_seeds(config)
+        self.jobs = [job for job in planned if not job.swept or job.seed in chosen_on]
+        """The jobs the run trains first: every unswept job, and every sweep point at the seeds it is chosen on."""
+        self.deferred = [job for job in planned if job.swept and job.seed not in chosen_on]
+        """Sweep points at the other seeds (``tuning.select_seeds``): the chosen points train after the choice."""
         self.tokenizer = load_tokenizer(self.world.base_model, config.model.trust_remote_code)
         self.evaluation = Evaluation(config, self.world)
         for line in self.evaluation.log:
@@ -144,7 +159,7 @@ class Runner:
         self._sae: SparseAutoencoder | None = None
         self._outcome_inputs: dict[tuple, OutcomeInputs] = {}
         self._selections: dict[str, Selection] = {}
-        self._selected_by = {job.selection_key: job for job in self.jobs}
+        self._selected_by = {job.selection_key: job for job in planned}
         self._pool_logps: np.ndarray | None = None
         self._native_keys: dict[str, str] = {}
 
@@ -341,7 +356,7 @@ class Runner:
 
         Their warm-up is ``train.warmup_ratio`` of their own steps, or ``train.warmup_steps`` capped at them.
         """
-        train = self.config.train
+        train = replace(self.config.train, **job.train)
         if job.objective.needs.online and train.online_steps is not None and train.online_steps < train.steps:
             warmup = None if train.warmup_steps is None else min(train.warmup_steps, train.online_steps)
             return replace(train, steps=train.online_steps, warmup_steps=warmup)
@@ -352,13 +367,16 @@ class Runner:
         """Rows share a table only when model, data, training budget and code, and evaluation are the same.
 
         The selector is not part of it: a selector is a column of the table (the objective x selector grid).
+        Equal-budget tuning is (``tune=`` and its grid): its rows are each objective at its own chosen settings.
         Nor is an objective's own source: a retrained objective replaces its earlier rows in the table
         (:func:`bench.runner.store.supersede_earlier`).
         """
         return fingerprint({"model": self.world.reference_id, "model_dtype": self.world.model_dtype,
                             "data": self.world.dataset_fingerprint, "native_data": self.native_fingerprints,
                             "data_settings": asdict(self.config.data), "train": asdict(self.effective_train),
-                            "training_source": self.training_source, "evaluation": self.evaluation.key})
+                            "training_source": self.training_source, "evaluation": self.evaluation.key,
+                            **({"tuning": {"tune": self.config.tune, **asdict(self.config.tuning)}}
+                               if self.config.tune else {})})
 
     @cached_property
     def native_fingerprints(self) -> dict[str, str]:
@@ -368,16 +386,19 @@ class Runner:
         return {kind: dataset_fingerprint(rows) for kind, rows in sorted(self.world.native_datasets.items())}
 
     def job_key(self, job: Job) -> str:
-        """Content key of a job; the objective's source is part of it, so an edited loss is retrained."""
+        """Content key of a job; the objective's source is part of it, so an edited loss is retrained.
+
+        A sweep point is keyed apart from the same settings trained unswept: its record holds validation scores
+        and its sweep, and it must not take the place of another run's row in the same store."""
         return fingerprint({"method": job.method, "hyperparameters": job.hyperparameters, "seed": job.seed,
-                            "selector": job.selector.spec,
+                            "selector": job.selector.spec, **({"swept": True} if job.swept else {}),
                             **({"dataset": job.dataset} if job.dataset != job.data_kind else {}),
                             **({"native_rows": self.native_fingerprint(job.dataset)}
                                if job.dataset.endswith(f":{NATIVE}") else {}),
                             "objective_source": source_fingerprint(*objective_types(job.objective)),
                             "training_source": self.training_source,
-                            "train": asdict(self.effective_train), "data": self.world.dataset_fingerprint,
-                            "data_settings": asdict(self.config.data),
+                            "train": asdict(replace(self.effective_train, **job.train)),
+                            "data": self.world.dataset_fingerprint, "data_settings": asdict(self.config.data),
                             "model": self.world.reference_id, "bench": __version__,
                             **({"sae": self.sae().fingerprint} if job.objective.needs.sae is not None else {}),
                             **({"reward_source": self.reward_source} if job.objective.needs.online else {})})
@@ -470,7 +491,7 @@ class Runner:
                          else ({}, {}))
         if self.evaluates:
             self.evaluation.write_outputs(directory, directory / CHECKPOINT, job.method,
-                                          generator_name(job.method, job.hyperparameters, job.seed))
+                                          generator_name(job.method, {**job.hyperparameters, **job.train}, job.seed))
         cost.update(training)
         details = {"selection": None if selection is None else selection.record(with_rows=False),
                    "data_kind": job.data_kind, "resumed_from": resumed, "truncation": self.truncation(job).as_dict()}
@@ -543,16 +564,29 @@ class Runner:
 
     def run(self) -> RunResult:
         started = time.perf_counter()
-        todo = self.job_directories
-        pending = [(index, job, directory) for index, (job, directory) in enumerate(todo)
-                   if self.reusable(directory) is None]
         launched = self.processes.num_processes > 1
-        slurm = self.config.executor == "slurm"
-        if launched and slurm:
+        if launched and self.config.executor == "slurm":
             raise ConfigError("executor=slurm submits the jobs from one driver process: run bench run without "
                               "accelerate launch (or executor=local to train each job over the launch's processes)")
+        planned = list(enumerate(self.job_directories))
+        trained = self.run_jobs(planned, "plan")
+        if self.deferred:
+            chosen = list(enumerate(self.chosen_point_directories, start=len(self.jobs)))
+            trained += self.run_jobs(chosen, "chosen points at the other seeds")
+            planned += chosen
+        boards = self.publish() if self.main and self.evaluates else []
+        return RunResult(jobs=len(planned), trained=trained, reused=len(planned) - trained,
+                         seconds=time.perf_counter() - started, leaderboards=boards,
+                         comparability_key=self.comparability_key(), reports=self.main)
+
+    def run_jobs(self, todo: list[tuple[int, tuple[Job, Path]]], name: str) -> int:
+        """Train and evaluate the unfinished jobs of ``todo`` (plan index, (job, directory)), here, in workers or on
+        Slurm, and say each as it finishes; how many were trained (not found finished meanwhile)."""
+        pending = [(index, job, directory) for index, (job, directory) in todo if self.reusable(directory) is None]
+        launched = self.processes.num_processes > 1
+        slurm = self.config.executor == "slurm"
         workers = 1 if launched or slurm else worker_count(self.config.workers, len(pending))
-        self.say(f"plan: {len(todo)} jobs ({len(todo) - len(pending)} already finished)"
+        self.say(f"{name}: {len(todo)} jobs ({len(todo) - len(pending)} already finished)"
                  + (f"; {workers} at a time, each in its own process" if workers > 1 else "")
                  + (f"; each trained by {self.processes.num_processes} processes" if launched else "")
                  + (f"; {slurm_plan(self.config)}" if slurm and pending else ""))
@@ -569,20 +603,47 @@ class Runner:
                              else run_in_workers(Runner, self.config, pending, workers))
         else:
             finished_jobs = self.run_in_process(pending)
-        if not self.main:  # its share of each job; the main process reports, publishes and returns the result
-            for _ in finished_jobs:
-                pass
-            return RunResult(jobs=len(todo), trained=0, reused=0, seconds=time.perf_counter() - started,
-                             leaderboards=[], comparability_key=self.comparability_key(), reports=False)
         reused_meanwhile = 0
         for number, (job, record, seconds) in enumerate(finished_jobs, start=1):
+            if not self.main:  # a process of a launch other than the main one trains its share and says nothing
+                continue
             reused_meanwhile += REUSED in record
             self.say(f"[{number}/{len(pending)}] {job.label}: {self.outcome(record)} ({seconds:.1f}s)")
-        boards = self.publish() if self.evaluates else []
-        trained = len(pending) - reused_meanwhile
-        return RunResult(jobs=len(todo), trained=trained, reused=len(todo) - trained,
-                         seconds=time.perf_counter() - started, leaderboards=boards,
-                         comparability_key=self.comparability_key())
+        return len(pending) - reused_meanwhile
+
+    def planned_job(self, index: int) -> Job:
+        """Job ``index`` of the run: its :attr:`jobs`, then the chosen points at the other seeds (known once the
+        sweeps' points are trained and evaluated), as a worker or a Slurm element is handed them."""
+        if index < len(self.jobs):
+            return self.jobs[index]
+        return self.chosen_point_directories[index - len(self.jobs)][0]
+
+    @cached_property
+    def chosen_point_directories(self) -> list[tuple[Job, Path]]:
+        """Each sweep's chosen point at the seeds it was not chosen on (:attr:`deferred`), with its directory.
+
+        The choice is the leaderboard's (:func:`bench.leaderboards.table.best_points`), made from the validation
+        scores the points' records hold; the main process of a launch makes it and tells the others.
+        """
+        chosen = self.chosen_points() if self.main else None
+        if self.processes.num_processes > 1:
+            chosen = broadcast_object_list([chosen], from_process=0)[0]
+        jobs = [job for job in self.deferred if chosen[(job.method, job.selector.spec)] == point_label(job.point)]
+        return [(job, self.job_directory(job)) for job in jobs]
+
+    def chosen_points(self) -> dict[tuple[str, str], str]:
+        """The ``chosen`` label of each swept (method, selector)'s best point, from its finished records."""
+        select_on = f"{self.config.eval.select_on}_win_rate"
+        rows = []
+        for job, directory in self.job_directories:
+            if job.swept:
+                record = self.reusable(directory, quiet=True)
+                if not record:
+                    raise ConfigError(f"{job.label} {point_label(job.point)}: the sweep point has no evaluated "
+                                      f"record to choose from; run the same command again")
+                rows.append({"method": job.method, "selector": job.selector.spec, "chosen": point_label(job.point),
+                             "seed": job.seed, "selection_score": record["validation"][select_on]})
+        return best_points(pd.DataFrame(rows))
 
     def outcome(self, record: dict) -> str:
         """A finished job in a few words for its progress line: each judge's win rate and the KL that were

@@ -91,6 +91,12 @@ def admit_to_benchmark(directory: Path, record: dict[str, Any], key: str) -> Non
 SAME_CONFIGURATION = ("method", "seed", "selector", "hyperparameters")
 
 
+def _configuration(job: dict[str, Any]) -> tuple:
+    """What makes two job records the same row of a table: :data:`SAME_CONFIGURATION` and the sweep point (which
+    holds the learning rate when it is swept, not a hyper-parameter of the objective)."""
+    return (*(job.get(name) for name in SAME_CONFIGURATION), (job.get("sweep") or {}).get("point"))
+
+
 def supersede_earlier(directory: Path, record: dict[str, Any]) -> list[Path]:
     """Mark the store's other jobs that ran the configuration of ``record`` for the same table as replaced by it.
 
@@ -110,7 +116,7 @@ def supersede_earlier(directory: Path, record: dict[str, Any]) -> list[Path]:
             continue
         tables = {earlier["provenance"].get("comparability_key"),
                   *earlier["provenance"].get(ALSO_COMPARABLE_UNDER, [])}
-        if key in tables and all(earlier["job"].get(name) == job.get(name) for name in SAME_CONFIGURATION):
+        if key in tables and _configuration(earlier["job"]) == _configuration(job):
             earlier["provenance"][SUPERSEDED_BY] = directory.name
             write_record(other / METRICS_FILE, earlier)
             marked.append(other)

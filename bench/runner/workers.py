@@ -76,7 +76,7 @@ def start_runner(make_runner: Callable[..., Any], config: RunConfig, threads: in
 
     hf_logging.disable_progress_bar()
     runner = make_runner(replace(config, progress=False), say=lambda line: None)  # the parent said it all
-    runner.reference_pass([runner.jobs[index] for index in pending])
+    runner.reference_pass([runner.planned_job(index) for index in pending])
     runner.say = _say
     return runner
 
@@ -84,7 +84,7 @@ def start_runner(make_runner: Callable[..., Any], config: RunConfig, threads: in
 def run_planned(runner: Any, index: int, label: str, directory: str | Path) -> tuple[dict[str, Any], float]:
     """Train, evaluate and record job ``index`` of ``runner``'s plan, checked to be the parent's ``label`` and
     ``directory`` (the same key: the same code); its record and wall time."""
-    job = runner.jobs[index]
+    job = runner.planned_job(index)
     if job.label != label:
         raise PlanError(f"process planned job {index} as {job.label!r}, the run as {label!r}: the plan is not "
                         "reproducible from the config; run with workers=1 executor=local and report it")

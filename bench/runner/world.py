@@ -10,21 +10,23 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bench.config import RunConfig, given
 from bench.data.conversation import Prompt
 from bench.data.records import Example, dataset_fingerprint, has_scores
 from bench.data.selectors import explicit_scores_from_meta, explicit_scores_from_responses
-from bench.data.sources import load_examples, load_prompts
+from bench.data.sources import given, load_examples, load_prompts
 from bench.errors import BenchError
 from bench.evaluators.base import Judge
 from bench.fingerprint import directory_fingerprint, file_fingerprint, fingerprint
 from bench.models.loading import dtype_name
 from bench.models.model_source import prepare_model, resolve_model
 from bench.train.batches import RewardFunction
+
+if TYPE_CHECKING:  # the run's settings reach the evaluation as values: config.py is not in its key
+    from bench.config import RunConfig
 
 
 @dataclass

@@ -19,3 +19,12 @@ def test_no_objective_module_is_part_of_the_trainers_or_the_gyms_code():
 def test_an_objective_key_holds_its_own_module_but_no_other_objectives():
     dpo = {m.__name__ for m in module_closure(METHODS.get("dpo"))}
     assert "bench.methods.dpo" in dpo and not {"bench.methods.kto", "bench.methods.simpo"} & dpo
+
+
+def test_the_run_settings_module_is_in_neither_the_trainers_nor_the_evaluations_key():
+    """Settings reach training and evaluation as values, which are in the keys; the file that declares them is
+    not, so that adding a setting (a new executor, a tuning grid) does not retrain or re-evaluate every job."""
+    from bench.runner.evaluate import Evaluation
+
+    for code in (TRAINING_CODE, (Evaluation,)):
+        assert "bench.config" not in {m.__name__ for m in module_closure(*code)}

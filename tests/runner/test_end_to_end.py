@@ -84,6 +84,43 @@ def test_a_sweep_reports_one_row_with_the_point_chosen_on_validation(tmp_path, s
     assert row["gold_win_rate"] == pytest.approx(chosen["metrics"]["gold_win_rate"])
 
 
+
+def test_tuning_chooses_lr_and_beta_on_one_seed_then_trains_the_chosen_point_on_the_others(tmp_path, smoke_run_config,
+                                                                                          smoke_gym):
+    plain = run(smoke_run_config(tmp_path, "method=sft"), say=lambda line: None)  # the same store, untuned
+    config = smoke_run_config(tmp_path, "method=dpo,sft", "seed=0,1", "tune=lr,beta", "tuning.lr=1e-3,3e-3",
+                              "tuning.strength=1,4", "tuning.select_seeds=1")
+    lines: list[str] = []
+    result = run(config, say=lines.append)
+    # dpo: 4 points at seed 0, the chosen one at seed 1; sft's lr=1e-3 point is not the untuned sft's job
+    assert (result.jobs, result.trained) == (4 + 1 + 2 + 1, 8)
+    assert any(line.startswith("chosen points at the other seeds: 2 jobs") for line in lines)
+    records = [json.loads(p.read_text()) for p in tmp_path.glob("jobs/*/metrics.json")]
+    dpo = [r for r in records if r["job"]["method"] == "dpo"]
+    grid_order = lambda r: (r["job"]["sweep"]["point"]["lr"], r["job"]["sweep"]["point"]["beta"])  # noqa: E731
+    first = sorted((r for r in dpo if r["job"]["seed"] == 0), key=grid_order)
+    best = max(first, key=lambda r: r["validation"]["gold_win_rate"])  # ties: the first point of the grid
+    (second,) = [r for r in dpo if r["job"]["seed"] == 1]
+    assert second["job"]["sweep"]["point"] == best["job"]["sweep"]["point"]
+    lrs = {r["job"]["sweep"]["point"]["lr"]: r for r in first if r["job"]["sweep"]["point"]["beta"] == 0.1}
+    logged = {lr: json.loads((tmp_path / "jobs" / r["job"]["id"] / "train_log.jsonl").read_text().splitlines()[-1])
+              for lr, r in lrs.items()}
+    assert logged[3e-3]["lr"] == pytest.approx(3 * logged[1e-3]["lr"])  # each point trained at its own lr
+
+    tables = aggregate(load_results(tmp_path))
+    assert set(tables) == {plain.comparability_key, result.comparability_key}  # never mixed in one table
+    row = tables[result.comparability_key].set_index("method").loc["dpo"]
+    point = best["job"]["sweep"]["point"]
+    assert (row["chosen"], row["grid"], row["n_seeds"]) == (f"beta={point['beta']}, lr={point['lr']}", 4, 2)
+    assert row["gold_win_rate"] == pytest.approx(
+        (best["metrics"]["gold_win_rate"] + second["metrics"]["gold_win_rate"]) / 2)
+    untuned = tables[plain.comparability_key].set_index("method").loc["sft"]
+    assert (untuned["chosen"], untuned["grid"], untuned["n_seeds"]) == ("", 0, 1)
+
+    again = run(config, say=lambda line: None)
+    assert (again.jobs, again.trained) == (8, 0)
+
+
 def test_tdpo_trains_the_same_from_cached_or_in_memory_reference_distributions(tmp_path, smoke_run_config, smoke_gym,
                                                                               monkeypatch):
     import bench.runner.run as runner_module

@@ -60,6 +60,56 @@ def test_an_objective_needing_unavailable_data_is_refused_at_plan_time():
         plan_jobs(config, build_variants(config), "demonstrations", has_scores=False, has_validation=True)
 
 
+
+# ---- equal-budget tuning: tune=lr,beta ------------------------------------------------------------
+
+def test_tune_gives_every_objective_the_lr_grid_times_its_own_strength_grid():
+    config = build_config(["method=dpo,orpo,sft", "tune=lr,beta", "tuning.lr=1e-4,1e-3", "tuning.strength=0.5,2"])
+    points = {}
+    for variant in build_variants(config):
+        points.setdefault(variant.method, []).append((variant.point, variant.train, variant.grid_size))
+    assert points["dpo"] == [({"lr": lr, "beta": beta}, {"lr": lr}, 4) for lr in (1e-4, 1e-3) for beta in (0.05, 0.2)]
+    assert [point["lambda_or"] for point, _, _ in points["orpo"]] == [0.05, 0.2, 0.05, 0.2]  # ORPO's default 0.1
+    assert points["sft"] == [({"lr": lr}, {"lr": lr}, 2) for lr in (1e-4, 1e-3)]  # no strength: the lr only
+    dpo = [v for v in build_variants(config) if v.method == "dpo"]
+    assert [v.objective.beta for v in dpo] == [0.05, 0.2, 0.05, 0.2]  # the lr never reaches the objective
+
+
+def test_tune_scales_a_fixed_strength_and_an_explicit_grid_wins():
+    config = build_config(["method=dpo,ipo", "tune=beta", "tuning.strength=1,4", "methods.dpo.beta=0.02",
+                           "sweep.ipo.beta=0.3,0.6,0.9"])
+    points = {v.method: [] for v in build_variants(config)}
+    for variant in build_variants(config):
+        points[variant.method].append(variant.point)
+    assert points == {"dpo": [{"beta": 0.02}, {"beta": 0.08}], "ipo": [{"beta": 0.3}, {"beta": 0.6}, {"beta": 0.9}]}
+
+
+def test_the_lr_can_be_swept_per_objective_and_is_checked():
+    (low, high) = build_variants(build_config(["method=dpo", "sweep.dpo.lr=1e-4,3e-4"]))
+    assert (low.train, high.train, low.point) == ({"lr": 1e-4}, {"lr": 3e-4}, {"lr": 1e-4})
+    with pytest.raises(ConfigError, match=r"^sweep\.dpo\.lr=0: must be > 0$"):
+        build_variants(build_config(["method=dpo", "sweep.dpo.lr=0,1e-3"]))
+    with pytest.raises(ConfigError, match=r"^sweep\.dpo\.lr=fast: must be a number$"):
+        build_variants(build_config(["method=dpo", "sweep.dpo.lr=fast,1e-3"]))
+
+
+def test_tuning_settings_are_checked_when_the_config_is_built():
+    with pytest.raises(ConfigError, match=r"^tune=gamma: tune= names lr and/or beta"):
+        build_config(["tune=lr,gamma"])
+    with pytest.raises(ConfigError, match=r"^tuning\.lr=0\.001,-1\.0: give one or more values > 0"):
+        build_config(["tune=lr", "tuning.lr=1e-3,-1"])
+    with pytest.raises(ConfigError, match=r"^tuning\.select_seeds=3: must be between 0"):
+        build_config(["tune=lr", "seed=0,1", "tuning.select_seeds=3"])
+    with pytest.raises(ConfigError, match="composite cannot be swept or tuned"):
+        build_variants(build_config(["method=dpo+0.1*sft", "tune=lr"]))
+
+
+def test_select_seeds_keeps_the_other_seeds_for_the_chosen_point():
+    from bench.runner.plan import selection_seeds
+
+    assert selection_seeds(build_config(["seed=3,1,2", "tuning.select_seeds=1"])) == [3]
+    assert selection_seeds(build_config(["seed=3,1,2"])) == [3, 1, 2]
+
 # ---- selectors: methods x selectors x seeds ---------------------------------------------------------
 
 def _selected_plan(overrides: list[str], source_kind: str = "pairs"):
