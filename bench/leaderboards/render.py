@@ -25,6 +25,7 @@ from bench.fingerprint import fingerprint
 from bench.leaderboards.table import (
     CI_HIGH,
     CI_LOW,
+    LC_WIN_RATE_SUFFIX,
     REFERENCE_METHOD,
     REGRET,
     REGRET_IS_BOUND,
@@ -51,6 +52,10 @@ REFERENCE_SUFFIX = "_reference"
 GOLD_REWARD = "gold_reward"
 HIDDEN_IN_MARKDOWN = ("kl_stderr", REGRET_IS_BOUND)
 """Shown in the CSV only: the Markdown table keeps one number per cell."""
+LC_WEIGHTS = ("_lc_length_weight", "_lc_policy_weight")
+"""The LC fit's weights per judge (:mod:`bench.evaluators.length_controlled`): in the CSV; the Markdown marks an LC
+whose policy weight the penalty set to zero (:data:`SHRUNK`)."""
+SHRUNK = "°"
 NAMED_COLUMNS: dict[str, str] = {
     "kl": "KL (nats)",
     REGRET: "regret",
@@ -221,6 +226,14 @@ def _grid_markdown(table: pd.DataFrame, metric: str) -> list[str]:
             "run under all only)."]
 
 
+def _shrunk(table: pd.DataFrame, metric: str) -> pd.Series:
+    """Per row, whether ``metric`` is an LC win rate whose fit's policy weight is 0 (the penalty's doing)."""
+    weight = metric.removesuffix("win_rate") + "policy_weight"
+    if not metric.endswith(LC_WIN_RATE_SUFFIX) or weight not in table.columns:
+        return pd.Series(False, index=table.index)
+    return table[weight].eq(0.0)
+
+
 def to_markdown(table: pd.DataFrame) -> str:
     """A compact human leaderboard of one comparability key, with a provenance header and notes.
 
@@ -261,14 +274,19 @@ def to_markdown(table: pd.DataFrame) -> str:
     columns["seeds"] = [str(int(v)) for v in table["n_seeds"]]
     quality = _judge_quality(table)
     flags = {judge: reason for judge in _judges(win_rates) if (reason := untrustworthy(quality, judge))}
+    shrunk_anywhere = False
     for metric in win_rates:
         label = _judge_label(metric, "win_rate")
         mark = FLAG if any(label.removesuffix("_lc") == judge for judge in flags) else ""
-        columns[f"{label} WR{mark}" if label else "WR"] = [win_rate_text(row, metric)
-                                                           for _, row in table.iterrows()]
+        shrunk = _shrunk(table, metric)
+        shrunk_anywhere |= shrunk.any()
+        columns[f"{label} WR{mark}" if label else "WR"] = [win_rate_text(row, metric) + (SHRUNK if is_shrunk else "")
+                                                           for (_, row), is_shrunk in zip(table.iterrows(), shrunk,
+                                                                                          strict=True)]
     for metric in rewards:
         columns[f"{_judge_label(metric, 'reward')} reward"] = _number_column(table[metric])
-    shown = set(win_rates) | ci_columns | set(rewards) | set(HIDDEN_IN_MARKDOWN) | set(quality)
+    shown = (set(win_rates) | ci_columns | set(rewards) | set(HIDDEN_IN_MARKDOWN) | set(quality)
+             | {c for c in values if c.endswith(LC_WEIGHTS)})
     notes: list[str] = []
     for metric in [c for c in NAMED_COLUMNS if c in values] + values:
         if metric in shown or metric.startswith("cost_"):
@@ -313,6 +331,10 @@ def to_markdown(table: pd.DataFrame) -> str:
         lines.append("steps: the rows trained for different numbers of optimiser steps (on-policy objectives "
                      "stop at train.online_steps, their samples drawn during training), so their training "
                      "budgets are not equal.")
+    if shrunk_anywhere:
+        lines.append(f"{SHRUNK} the length-controlled fit's penalty set the policy's own term to 0 (in every seed): "
+                     f"the LC win rate is the prompt terms' alone, which says the data cannot show an effect, not "
+                     f"that there is none; the raw win rate and its interval are the evidence there.")
     if notes:
         lines.append(f"Same on every row (reference samples): {'; '.join(notes)}.")
     lines.extend(f"{FLAG} judge {judge}: {reason}: its win rates in this table are not evidence."

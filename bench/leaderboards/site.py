@@ -26,7 +26,7 @@ from bench.fingerprint import fingerprint
 from bench.leaderboards.collect import STORE_COLUMN, PublishedTable, job_record
 from bench.leaderboards.figures import new_figure
 from bench.leaderboards.ranking import RANK_HIGH, RANK_LOW, TIED_GROUP, configuration_labels
-from bench.leaderboards.render import NAMED_COLUMNS, _judge_quality, _judges, win_rate_text
+from bench.leaderboards.render import LC_WEIGHTS, NAMED_COLUMNS, _judge_quality, _judges, win_rate_text
 from bench.leaderboards.table import CI_HIGH, CI_LOW, GROUP_COLUMNS, REFERENCE_METHOD, value_columns, win_rate_metrics
 
 INDEX_FILE = "index.html"
@@ -95,8 +95,8 @@ def _columns(published: PublishedTable) -> tuple[list[str], list[str]]:
     """The win rates (primary first) and the other metrics a table shows."""
     table = published.table
     values = [c for c in value_columns(table) if not c.endswith((CI_LOW, CI_HIGH)) and not c.startswith("cost_")
-              and not is_judge_quality(c) and c not in (RANK_LOW, RANK_HIGH, TIED_GROUP, "kl_stderr",
-                                                        "regret_is_bound", "selection_score")]
+              and not is_judge_quality(c) and not c.endswith(LC_WEIGHTS)
+              and c not in (RANK_LOW, RANK_HIGH, TIED_GROUP, "kl_stderr", "regret_is_bound", "selection_score")]
     win_rates = win_rate_metrics(values)
     if published.primary in win_rates:
         win_rates = [published.primary] + [m for m in win_rates if m != published.primary]

@@ -128,12 +128,13 @@ def best_points(swept: pd.DataFrame) -> dict[tuple[str, str], str]:
 
     The score is the mean, over the seeds every point of the grid was trained on, of the validation win rate
     named by ``eval.select_on`` (``selection_score``): with ``tuning.select_seeds`` the chosen point alone goes
-    on to the other seeds, which must not change the choice. Ties go to the first point in the grid's order.
+    on to the other seeds, which must not change the choice. Ties go to the label that sorts first, so the
+    choice does not depend on the order the store lists its jobs in.
     """
     chosen = {}
     for (method, selector), runs in swept.groupby(["method", "selector"], sort=False, dropna=False):
         shared = set.intersection(*(set(seeds) for _, seeds in runs.groupby("chosen", sort=False)["seed"]))
-        means = runs[runs["seed"].isin(shared)].groupby("chosen", sort=False)["selection_score"].mean()
+        means = runs[runs["seed"].isin(shared)].groupby("chosen", sort=True)["selection_score"].mean()
         if means.isna().all():
             raise BenchError(f"sweep of {method}: no grid point has a validation score; re-run the sweep with "
                              f"`bench run`")

@@ -48,7 +48,7 @@ def choose_evaluators(config: RunConfig, world: World) -> tuple[list[Evaluator],
     """The run's evaluators and what to say about them: the defaults this run can use (the others left out, said),
     or the explicit ``eval.evaluators``, each of which must be able to run here (a ConfigError otherwise, before
     any training rather than after it)."""
-    run_settings = {"n_boot": config.eval.bootstrap_samples}
+    run_settings = {"n_boot": config.eval.bootstrap_samples, "length_blind": world.length_blind_judges}
     explicit = config.eval.evaluators is not None
     names = config.eval.evaluators if explicit else DEFAULT_EVALUATORS
     evaluators = [build_evaluator(name, run_settings) for name in names]

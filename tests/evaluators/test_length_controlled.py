@@ -98,13 +98,66 @@ def test_quality_driven_preferences_at_equal_lengths_leave_lc_equal_to_raw() -> 
     assert lc == pytest.approx(raw, abs=1.0)
 
 
-def test_evaluator_emits_one_lc_metric_per_judge_and_names_its_method() -> None:
+def test_evaluator_emits_the_lc_its_interval_and_its_weights_per_judge_and_names_its_method() -> None:
     inputs = _length_gamed_inputs(n_prompts=12, k=2)
     inputs.judges["quality"] = CountsGood()
-    assert set(LengthControlledWinRate().evaluate(inputs)) == {"longer_lc_win_rate", "quality_lc_win_rate"}
+    metrics = LengthControlledWinRate(refits=5).evaluate(inputs)
+    assert set(metrics) == {f"{judge}_lc_{name}" for judge in ("longer", "quality")
+                            for name in ("win_rate", "win_rate_ci_low", "win_rate_ci_high", "length_weight",
+                                         "policy_weight")}
     identity = EVALUATORS.get("lc_win_rate")().identity()
     assert identity["name"] == "lc_win_rate"
     assert identity["lc_method"] == LOCAL_GLM
+    assert identity["refits"] == 200 and identity["length_blind"] == ()
+
+
+def test_a_length_blind_judge_gets_no_lc() -> None:
+    """The gym's gold reward ignores length by construction: fitting a length term to it could only move a gain
+    that came with longer responses onto length."""
+    inputs = _length_gamed_inputs(n_prompts=12, k=2)
+    inputs.judges["quality"] = CountsGood()
+    metrics = LengthControlledWinRate(length_blind=("quality",), refits=5).evaluate(inputs)
+    assert {name for name in metrics if name.startswith("quality")} == set()
+    assert "longer_lc_win_rate" in metrics
+    assert LengthControlledWinRate(length_blind=("quality", "longer")).evaluate(inputs) == {}
+
+
+def test_the_gym_names_its_gold_judge_length_blind() -> None:
+    from bench.gym.judges import GoldJudge
+    from bench.runner.world import GOLD_JUDGE
+
+    assert GoldJudge.name == GOLD_JUDGE
+
+
+def _quality_preferences(n_prompts: int, k: int, shift: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Preferences of a length-blind judge at equal lengths, with P(policy wins) about 0.5 + shift."""
+    rng = np.random.default_rng(seed)
+    prefs = (rng.random(n_prompts * k) < 0.5 + shift).astype(float)
+    return prefs, np.full(n_prompts * k, 12.0)
+
+
+def test_the_lc_interval_brackets_the_estimate_and_narrows_with_more_prompts() -> None:
+    widths = []
+    for n_prompts in (64, 256):
+        prefs, lengths = _quality_preferences(n_prompts, 4, 0.12, seed=3)
+        prompts = np.arange(n_prompts * 4) // 4
+        result = length_controlled_win_rate(prefs, lengths, lengths, prompts, refits=60, seed=0)
+        assert result.ci_low < result.lc_win_rate < result.ci_high
+        assert result.policy_weight > 0 and result.length_weight == 0.0  # equal lengths: no length term
+        widths.append(result.ci_high - result.ci_low)
+        again = length_controlled_win_rate(prefs, lengths, lengths, prompts, refits=60, seed=0)
+        assert (again.ci_low, again.ci_high) == (result.ci_low, result.ci_high)  # the draws are seeded
+    assert widths[1] < widths[0]
+
+
+def test_an_lc_of_exactly_fifty_from_shrinkage_shows_as_a_zero_policy_weight() -> None:
+    """The module docstring's case: 48 prompts x 4 pairs at a raw rate near 55% are too few for the cross-validated
+    penalty to keep the policy term, so the LC is 50.0 and the policy weight says why."""
+    prefs, lengths = _quality_preferences(48, 4, 0.05, seed=5)
+    result = length_controlled_win_rate(prefs, lengths, lengths, np.arange(48 * 4) // 4)
+    assert result.win_rate != pytest.approx(50.0, abs=1.0)
+    assert result.lc_win_rate == pytest.approx(50.0, abs=1e-9)
+    assert result.policy_weight == 0.0
 
 
 def test_evaluator_without_judges_is_an_error() -> None:

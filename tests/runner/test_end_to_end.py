@@ -97,9 +97,9 @@ def test_tuning_chooses_lr_and_beta_on_one_seed_then_trains_the_chosen_point_on_
     assert any(line.startswith("chosen points at the other seeds: 2 jobs") for line in lines)
     records = [json.loads(p.read_text()) for p in tmp_path.glob("jobs/*/metrics.json")]
     dpo = [r for r in records if r["job"]["method"] == "dpo"]
-    grid_order = lambda r: (r["job"]["sweep"]["point"]["lr"], r["job"]["sweep"]["point"]["beta"])  # noqa: E731
-    first = sorted((r for r in dpo if r["job"]["seed"] == 0), key=grid_order)
-    best = max(first, key=lambda r: r["validation"]["gold_win_rate"])  # ties: the first point of the grid
+    label = lambda r: f"beta={r['job']['sweep']['point']['beta']}, lr={r['job']['sweep']['point']['lr']}"  # noqa: E731
+    first = sorted((r for r in dpo if r["job"]["seed"] == 0), key=label)
+    best = max(first, key=lambda r: r["validation"]["gold_win_rate"])  # ties: the label that sorts first
     (second,) = [r for r in dpo if r["job"]["seed"] == 1]
     assert second["job"]["sweep"]["point"] == best["job"]["sweep"]["point"]
     lrs = {r["job"]["sweep"]["point"]["lr"]: r for r in first if r["job"]["sweep"]["point"]["beta"] == 0.1}
@@ -110,8 +110,7 @@ def test_tuning_chooses_lr_and_beta_on_one_seed_then_trains_the_chosen_point_on_
     tables = aggregate(load_results(tmp_path))
     assert set(tables) == {plain.comparability_key, result.comparability_key}  # never mixed in one table
     row = tables[result.comparability_key].set_index("method").loc["dpo"]
-    point = best["job"]["sweep"]["point"]
-    assert (row["chosen"], row["grid"], row["n_seeds"]) == (f"beta={point['beta']}, lr={point['lr']}", 4, 2)
+    assert (row["chosen"], row["grid"], row["n_seeds"]) == (label(best), 4, 2)
     assert row["gold_win_rate"] == pytest.approx(
         (best["metrics"]["gold_win_rate"] + second["metrics"]["gold_win_rate"]) / 2)
     untuned = tables[plain.comparability_key].set_index("method").loc["sft"]
