@@ -77,6 +77,17 @@ def run(overrides: tuple[str, ...]) -> None:
                f"{published}", err=True)
 
 
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.argument("overrides", nargs=-1, type=click.UNPROCESSED)
+def key(overrides: tuple[str, ...]) -> None:
+    """Print the comparability key of a run (its table), without training: bench key seed=0,1,2 tune=lr,beta"""
+    from bench.config import build_config
+    from bench.runner.run import Runner
+
+    runner = Runner(build_config([*overrides, "progress=false"]), say=lambda line: click.echo(line, err=True))
+    click.echo(runner.comparability_key())
+
+
 @main.command()
 @click.option("--store", default="runs", show_default=True, type=click.Path(path_type=Path),
               help="Results store written by bench run.")
@@ -99,10 +110,15 @@ def leaderboard(store: Path, out: Path | None) -> None:
 @click.argument("stores", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Folder to write the publication into.")
 @click.option("--title", default="bench leaderboard", show_default=True, help="Title of index.html.")
-def publish(stores: tuple[Path, ...], out: Path, title: str) -> None:
+@click.option("--key", "keys", multiple=True,
+              help="Publish only the table of this comparability key (a prefix will do; repeatable). `bench key` "
+                   "prints a run's key.")
+def publish(stores: tuple[Path, ...], out: Path, title: str, keys: tuple[str, ...]) -> None:
     """Publish one or several results stores: site, LaTeX, CSV/Markdown, results.json, figures.
 
-    Stores of the same comparability key merge into one table; different keys stay separate tables.
+    Stores of the same comparability key merge into one table; different keys stay separate tables. A store
+    keeps the tables of every benchmark its jobs were evaluated for (earlier evaluations included): --key
+    picks the ones to publish.
     """
     from bench.gym.frontier import stored_frontiers
     from bench.leaderboards.publish import publish as publish_stores
@@ -115,7 +131,7 @@ def publish(stores: tuple[Path, ...], out: Path, title: str) -> None:
     frontiers = {}
     for store in stores:
         frontiers.update({k: v for k, v in stored_frontiers(store, FRONTIER_FILE).items() if k not in frontiers})
-    paths = publish_stores(list(stores), out, frontiers, title)
+    paths = publish_stores(list(stores), out, frontiers, title, keys)
     click.echo(f"wrote {len(paths)} files under {out}; open {out / 'index.html'}", err=True)
 
 

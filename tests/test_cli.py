@@ -60,3 +60,15 @@ def test_every_plugin_kind_is_listed(kind: str, expected: list[str]) -> None:
     assert result.exit_code == 0, result.output
     for text in expected:
         assert text in result.output
+
+
+@pytest.mark.slow
+def test_key_prints_the_table_a_run_goes_to_without_training(tmp_path, smoke_run_config, smoke_gym):
+    from bench.runner.run import run
+
+    overrides = ["preset=smoke", f"cache={smoke_run_config(tmp_path).cache}", f"store={tmp_path}", "method=sft"]
+    printed = CliRunner().invoke(main, ["key", *overrides])
+    assert printed.exit_code == 0, printed.output
+    assert not list(tmp_path.glob("jobs/*"))  # nothing trained
+    result = run(smoke_run_config(tmp_path, "method=sft"), say=lambda line: None)
+    assert printed.stdout.strip().splitlines()[-1] == result.comparability_key

@@ -108,9 +108,18 @@ def _head_to_head(stores: Sequence[Path], key: str) -> dict[str, dict[str, Any]]
     return matrices
 
 
-def collect(stores: Sequence[Path], frontiers: Mapping[str, RewardFrontier] | None = None) -> list[PublishedTable]:
-    """One :class:`PublishedTable` per comparability key found in ``stores``, in key order."""
+def collect(stores: Sequence[Path], frontiers: Mapping[str, RewardFrontier] | None = None,
+            keys: Sequence[str] = ()) -> list[PublishedTable]:
+    """One :class:`PublishedTable` per comparability key found in ``stores``, in key order; only the keys that
+    start with one of ``keys`` when given (a store keeps every benchmark its jobs were evaluated for)."""
     rows = load_stores(stores)
+    if keys:
+        found = sorted(set(rows["comparability_key"].astype(str)))
+        for key in keys:
+            if not any(name.startswith(key) for name in found):
+                raise BenchError(f"--key {key}: no table of that comparability key in the stores; they hold "
+                                 f"{', '.join(found)}")
+        rows = rows[[any(name.startswith(key) for key in keys) for name in rows["comparability_key"].astype(str)]]
     for key, frontier in (frontiers or {}).items():
         rows = add_regret(rows, frontier, key=key)
     tables = []

@@ -54,11 +54,12 @@ def _figures(published: PublishedTable, directory: Path) -> tuple[list[Path], li
 
 
 def publish(stores: Sequence[Path], out: Path, frontiers: Mapping[str, RewardFrontier] | None = None,
-            title: str = "bench leaderboard") -> list[Path]:
-    """Write the publication of ``stores`` into ``out`` (module docstring); the paths written."""
+            title: str = "bench leaderboard", keys: Sequence[str] = ()) -> list[Path]:
+    """Write the publication of ``stores`` into ``out`` (module docstring), only the tables whose comparability
+    key starts with one of ``keys`` when given; the paths written."""
     out = Path(out)
     stores = [Path(s) for s in stores]
-    tables = collect(stores, frontiers)
+    tables = collect(stores, frontiers, keys)
     written: list[Path] = []
     shown = []
     for published in tables:

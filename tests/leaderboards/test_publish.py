@@ -119,6 +119,15 @@ def test_stores_of_different_keys_are_never_mixed(tmp_path: Path) -> None:
         [[62.0], [90.0]]
 
 
+def test_key_publishes_only_the_named_tables_and_an_unknown_key_is_one_line(tmp_path: Path) -> None:
+    store = _store(tmp_path / "store", {"dpo": [62.0]}, key="key-a")
+    _store(store, {"dpo": [90.0]}, key="key-b")
+    publish([store], tmp_path / "out", keys=["key-b"])
+    assert [t["comparability_key"] for t in read_results(tmp_path / "out" / RESULTS_FILE)["tables"]] == ["key-b"]
+    with pytest.raises(BenchError, match=r"^--key key-c: no table of that comparability key.*key-a, key-b$"):
+        publish([store], tmp_path / "none", keys=["key-c"])
+
+
 def test_a_results_file_of_another_schema_version_is_refused(tmp_path: Path) -> None:
     path = tmp_path / RESULTS_FILE
     path.write_text(json.dumps({"schema": "bench.results", "schema_version": SCHEMA_VERSION + 1, "tables": []}))

@@ -41,6 +41,19 @@ def test_the_point_best_on_validation_is_reported_with_its_test_numbers(tmp_path
     assert "beta=0.1 (3)" in to_markdown(table)
 
 
+def test_points_are_compared_on_the_seeds_they_share_and_ties_go_to_the_first_label(tmp_path: Path) -> None:
+    """With tuning.select_seeds the chosen point alone trains on the other seeds: their validation scores must not
+    make another point, seen on fewer seeds, the winner."""
+    write_swept_job(tmp_path, "dpo", 0.1, 0, test_wr=60.0, val_wr=58.0)  # chosen on seed 0 ...
+    write_swept_job(tmp_path, "dpo", 0.5, 0, test_wr=55.0, val_wr=57.0)
+    write_swept_job(tmp_path, "dpo", 0.1, 1, test_wr=62.0, val_wr=40.0)  # ... then a poor second seed
+    (table,) = aggregate(load_results(tmp_path)).values()
+    assert table.iloc[0]["chosen"] == "beta=0.1" and table.iloc[0]["n_seeds"] == 2
+    write_swept_job(tmp_path, "dpo", 0.05, 0, test_wr=50.0, val_wr=58.0)  # a tie on seed 0: sorts first
+    (table,) = aggregate(load_results(tmp_path)).values()
+    assert table.iloc[0]["chosen"] == "beta=0.05"
+
+
 def test_a_sweep_record_without_its_validation_score_is_rejected(tmp_path: Path) -> None:
     write_swept_job(tmp_path, "dpo", 0.1, 0, test_wr=60.0, val_wr=50.0)
     path = tmp_path / "dpo-b0.1-s0" / "metrics.json"
