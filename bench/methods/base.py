@@ -40,6 +40,15 @@ class SaeCodes:
 
 
 @dataclass(frozen=True)
+class ReferenceUpdate:
+    """A reference that moves during training (TR-DPO): after every ``every`` optimiser steps the trainer sets
+    pi_ref <- mix * pi_theta + (1 - mix) * pi_ref, parameter by parameter; ``mix = 1`` copies the policy."""
+
+    every: int
+    mix: float
+
+
+@dataclass(frozen=True)
 class Needs:
     """What an objective reads. The trainer gathers these statistics and nothing else.
 
@@ -71,6 +80,9 @@ class Needs:
     mismatched: bool = False
     """Log-probs of each prompt paired with another example's response (KTO's reference point z0):
     a fixed derangement of the data, so the pair carries no preference signal."""
+    reference_update: ReferenceUpdate | None = None
+    """The reference moves with the policy (:class:`ReferenceUpdate`): it is held in memory and updated by the
+    trainer, so it cannot come from the reference cache."""
 
 
 @dataclass

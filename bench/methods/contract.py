@@ -91,8 +91,9 @@ SAE_WIDTH_PER_K = 2
 
 _KWISE_N = 4
 _KNOWN_NEEDS = {"data", "reference", "token_logps", "token_kl", "scores", "online", "samples_per_prompt",
-                "batch_level", "mismatched", "sae", "reference_samples", "outcome_model"}
-"""Every need the checks can synthesise (all the trainer can provide)."""
+                "batch_level", "mismatched", "sae", "reference_samples", "outcome_model", "reference_update"}
+"""Every need the checks can synthesise (all the trainer can provide). A reference update changes which reference
+the trainer scores against, not the statistics the loss reads, so the checks' synthetic reference serves it."""
 
 _USES: dict[str, frozenset[str]] = {
     "reference": frozenset({"ref_logps", "ref_token_logps", "mismatched_ref_logps"}),

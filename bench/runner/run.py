@@ -85,7 +85,7 @@ from bench.train.checkpoint import CHECKPOINT, checkpoint_problem
 from bench.train.loop import TrainConfig, train
 from bench.train.model_setup import AdapterReference, prepare_model
 from bench.train.outcome_inputs import OutcomeInputs
-from bench.train.stats import CachedReference, LiveReference, ReferenceSource
+from bench.train.stats import CachedReference, LiveReference, MovingReference, ReferenceSource
 
 DISTRIBUTION_CACHE_LIMIT = 512 * 2**20
 """Largest full-vocabulary reference cache (TDPO) kept on disk; above it the reference stays in memory."""
@@ -287,7 +287,7 @@ class Runner:
     def _cached_items(self, job: Job) -> list[str]:
         """What ``job`` reads from the reference cache (empty when it needs no reference or is online)."""
         needs = job.objective.needs
-        if needs.online or not (needs.reference or needs.token_kl):
+        if needs.online or needs.reference_update is not None or not (needs.reference or needs.token_kl):
             return []
         items = ["responses"] if needs.reference else []
         if needs.mismatched:
@@ -338,6 +338,13 @@ class Runner:
         needs = job.objective.needs
         if not (needs.reference or needs.token_kl):
             return None
+        if needs.reference_update is not None:
+            if self.config.train.lora.enabled:
+                raise ConfigError(f"{job.method} moves its reference toward the policy, which a LoRA run's reference "
+                                  f"(the base with adapters off) cannot do; train it without train.lora.r")
+            self.say(f"{job.label}: reference model held in memory and moved toward the policy every "
+                     f"{needs.reference_update.every} steps (mix {needs.reference_update.mix:g})")
+            return MovingReference(self._load_base())
         if needs.online or (needs.token_kl and not self._distributions_cacheable(job.dataset)):
             why = "on-policy batches" if needs.online else "vocabulary too large to cache distributions"
             if self.config.train.lora.enabled:

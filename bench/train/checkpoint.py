@@ -26,6 +26,8 @@ from bench.notices import notice
 
 SNAPSHOT = "snapshot"
 CHECKPOINT = "checkpoint"
+REFERENCE_WEIGHTS = "reference.safetensors"
+"""A moving reference's weights in a snapshot (TR-DPO: the reference is part of the training state)."""
 ADAPTER = "adapter"
 """A LoRA checkpoint's adapter folder (adapter_config.json and adapter_model.safetensors)."""
 
@@ -71,11 +73,14 @@ def _unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict[str, Any])
 
 
 def save_snapshot(run_dir: Path, step: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                  scheduler: Any, objective_state: dict[str, float]) -> None:
-    """Write a resumable snapshot of the training state after ``step`` optimizer steps."""
+                  scheduler: Any, objective_state: dict[str, float], reference: torch.nn.Module | None = None) -> None:
+    """Write a resumable snapshot of the training state after ``step`` optimizer steps; with the weights of a
+    ``reference`` that moves during training (TR-DPO) when there is one."""
     opt_tensors, opt_meta = _flatten_optimizer(optimizer.state_dict())
     with atomic.directory(Path(run_dir) / SNAPSHOT) as tmp:
         _save_weights(model, tmp / "model.safetensors")
+        if reference is not None:
+            save_model(reference, str(tmp / REFERENCE_WEIGHTS))
         save_file(opt_tensors, tmp / "optimizer.safetensors")
         rng = {"torch": torch.get_rng_state()}
         if torch.cuda.is_available():
@@ -88,8 +93,9 @@ def save_snapshot(run_dir: Path, step: int, model: torch.nn.Module, optimizer: t
 
 
 def load_snapshot(run_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                  scheduler: Any) -> tuple[int, dict[str, float]]:
-    """Restore a snapshot into the given objects; returns (step, objective state). (0, {}) if none.
+                  scheduler: Any, reference: torch.nn.Module | None = None) -> tuple[int, dict[str, float]]:
+    """Restore a snapshot into the given objects (a moving ``reference`` too); returns (step, objective state).
+    (0, {}) if none.
 
     A snapshot whose manifest does not verify is said, removed and not used: training starts again from
     step 0, which gives the same numbers (every step is seeded), only later.
@@ -104,7 +110,14 @@ def load_snapshot(run_dir: Path, model: torch.nn.Module, optimizer: torch.optim.
         shutil.rmtree(path)
         return 0, {}
     meta = json.loads((path / "state.json").read_text())
+    if reference is not None and not (path / REFERENCE_WEIGHTS).is_file():
+        notice(f"{path} holds no weights of the moving reference; the snapshot is discarded and training restarts "
+               f"from step 0")
+        shutil.rmtree(path)
+        return 0, {}
     _load_weights(model, path / "model.safetensors")
+    if reference is not None:
+        load_model(reference, str(path / REFERENCE_WEIGHTS))
     optimizer.load_state_dict(_unflatten_optimizer(load_file(path / "optimizer.safetensors"),
                                                    meta["optimizer"]))
     scheduler.load_state_dict(meta["scheduler"])

@@ -12,7 +12,7 @@ import torch
 
 from bench.data.tokenize import Batch
 from bench.errors import PlanError
-from bench.methods.base import Needs, SequenceStats
+from bench.methods.base import Needs, ReferenceUpdate, SequenceStats
 from bench.models.logprobs import ResponseScores, response_scores, token_kl
 from bench.models.refcache import ReferenceCache
 from bench.models.residual import PooledFeatures
@@ -37,6 +37,32 @@ class LiveReference:
     def scores(self, batch: Batch, item: str = "responses") -> ResponseScores:
         with torch.no_grad():
             return response_scores(self.model, batch, full_distribution=item == "distributions")
+
+
+class MovingReference(LiveReference):
+    """A reference model in memory that the trainer moves toward the policy (``Needs.reference_update``).
+
+    Its weights are part of every snapshot (:mod:`bench.train.checkpoint`), so a resumed run scores against the
+    reference it had reached, not against the base model.
+    """
+
+    def mix_in(self, policy: torch.nn.Module, mix: float) -> None:
+        """pi_ref <- mix * pi_theta + (1 - mix) * pi_ref, parameter by parameter (the two share an architecture)."""
+        with torch.no_grad():
+            for reference, current in zip(self.model.parameters(), policy.parameters(), strict=True):
+                reference.mul_(1.0 - mix).add_(current.detach().to(reference.dtype), alpha=mix)
+
+
+def needs_moving_reference(needs: Needs, reference: ReferenceSource | None
+                           ) -> tuple[ReferenceUpdate | None, MovingReference | None]:
+    """(the reference update ``needs`` declares, the reference it moves), or (None, None) for a fixed reference."""
+    update = needs.reference_update
+    if update is None:
+        return None, None
+    if not isinstance(reference, MovingReference):
+        raise PlanError("the objective moves its reference during training (Needs.reference_update); give the "
+                        "trainer a MovingReference, a model in memory, not a cached or adapter reference")
+    return update, reference
 
 
 class CachedReference:
