@@ -50,11 +50,12 @@ def head_token_logps(hidden: Tensor, head: torch.nn.Linear, targets: Tensor,
     return _HeadTokenLogps.apply(hidden, head.weight, head.bias, targets, chunk, compute)
 
 
-def _chunk_logits(hidden: Tensor, weight: Tensor, bias: Tensor | None, compute: torch.dtype | None) -> Tensor:
-    if compute is not None:
-        hidden, weight = hidden.to(compute), weight.to(compute)
-        bias = None if bias is None else bias.to(compute)
-    return F.linear(hidden, weight, bias).float()
+def _operands(hidden: Tensor, weight: Tensor, bias: Tensor | None, compute: torch.dtype | None
+              ) -> tuple[Tensor, Tensor, Tensor | None]:
+    """The head's matmul operands in the dtype it runs in (autocast's, or the weight's), each converted once for
+    every chunk rather than once per chunk."""
+    dtype = compute or weight.dtype
+    return hidden.to(dtype), weight.to(dtype), None if bias is None else bias.to(dtype)
 
 
 class _HeadTokenLogps(torch.autograd.Function):
@@ -65,10 +66,11 @@ class _HeadTokenLogps(torch.autograd.Function):
                 compute: torch.dtype | None) -> Tensor:
         logps = hidden.new_empty(hidden.shape[0], dtype=torch.float32)
         normalisers = torch.empty_like(logps)
+        hidden_in, weight_in, bias_in = _operands(hidden, weight, bias, compute)
         with torch.autocast(hidden.device.type, enabled=False):
             for start in range(0, hidden.shape[0], chunk):
                 stop = start + chunk
-                logits = _chunk_logits(hidden[start:stop], weight, bias, compute)
+                logits = F.linear(hidden_in[start:stop], weight_in, bias_in).float()
                 normalisers[start:stop] = logits.logsumexp(-1)
                 picked = logits.gather(1, targets[start:stop].unsqueeze(1)).squeeze(1)
                 logps[start:stop] = picked - normalisers[start:stop]
@@ -80,9 +82,8 @@ class _HeadTokenLogps(torch.autograd.Function):
     def backward(ctx, grad_logps: Tensor):
         hidden, weight, bias, targets, normalisers = ctx.saved_tensors
         want_hidden, want_weight, want_bias = ctx.needs_input_grad[:3]
-        matmul_dtype = ctx.compute or weight.dtype
-        weight_in, hidden_in = weight.to(matmul_dtype), hidden.to(matmul_dtype)  # converted once, not per chunk
-        bias_in = None if bias is None else bias.to(matmul_dtype)
+        hidden_in, weight_in, bias_in = _operands(hidden, weight, bias, ctx.compute)
+        matmul_dtype = weight_in.dtype
         grad_hidden = torch.empty_like(hidden_in) if want_hidden else None
         grad_weight = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device) if want_weight else None
         grad_bias = torch.zeros(bias.shape, dtype=torch.float32, device=bias.device) if want_bias else None

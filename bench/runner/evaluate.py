@@ -175,9 +175,10 @@ class Evaluation:
 
     @cached_property
     def _scoring_fingerprint(self) -> str:
-        """What fixes a scoring pass besides model and texts: token limits, dtype and kernel, and the scoring code."""
+        """What fixes a scoring pass besides model and texts: token limits, the reference as it computes (its dtype
+        and attention kernel), and the scoring code."""
         data = self.config.data
-        return fingerprint({"max_prompt_tokens": data.max_prompt_tokens, "dtype": self.world.reference_id,
+        return fingerprint({"max_prompt_tokens": data.max_prompt_tokens, "reference": self.world.reference_id,
                             "max_response_tokens": data.max_response_tokens,
                             "code": source_fingerprint(scoring_module, load_causal_lm)})
 

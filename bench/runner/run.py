@@ -378,8 +378,8 @@ class Runner:
         Nor is an objective's own source: a retrained objective replaces its earlier rows in the table
         (:func:`bench.runner.store.supersede_earlier`).
         """
-        return fingerprint({"model": self.world.reference_id, "model_dtype": self.world.model_dtype,
-                            "data": self.world.dataset_fingerprint, "native_data": self.native_fingerprints,
+        return fingerprint({"model": self.world.reference_id, "data": self.world.dataset_fingerprint,
+                            "native_data": self.native_fingerprints,
                             "data_settings": asdict(self.config.data), "train": asdict(self.effective_train),
                             "training_source": self.training_source, "evaluation": self.evaluation.key,
                             **({"tuning": {"tune": self.config.tune, **asdict(self.config.tuning)}}
