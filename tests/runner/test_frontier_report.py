@@ -114,3 +114,11 @@ def test_a_curve_with_no_point_in_the_valid_range_is_marked_in_the_ranking():
     assert OUT_OF_RANGE in far_row and OUT_OF_RANGE not in near_row
     assert "No point of this curve lies within [0, 2.00]" in table
     assert OUT_OF_RANGE not in ranking_table(summaries[1:], 2.0)
+
+
+def test_every_registered_objective_is_in_exactly_one_study():
+    from bench.methods import METHODS
+    from bench.runner.frontier_report import STUDIES
+
+    studied = [method for study in STUDIES for method in study.methods]
+    assert sorted(studied) == sorted(METHODS.names())
