@@ -151,10 +151,13 @@ class FrontierReport:
         figure = plot_curves(study.name, {s.method: curves[s.method] for s in summaries}, reference, frontier,
                              out.parent / f"{out.stem}_{study.name}.png")
         cost = _hours(rows)
-        strengths = ", ".join(f"{m}.{strength_parameter(m) or '(none)'}" for m in study.methods)
+        strengths = ", ".join(f"{m}.{strength_parameter(m) or '(none)'}" for m in study.methods if m in curves)
+        missing = [m for m in study.methods if m not in curves]
+        not_run = (f" Not in these runs (added to the study after they ran; the command above trains them): "
+                   f"{', '.join(missing)}." if missing else "")
         return (f"## Study {study.name}\n\n`{command}`: {len(rows)} runs, {cost:.2f} CPU-hours of training and "
                 f"evaluation as the runs recorded them. Strengths swept: {strengths}; factors "
-                f"{', '.join(f'{f:g}' for f in STRENGTH_FACTORS)} of each default. {frontier.note()}.\n\n"
+                f"{', '.join(f'{f:g}' for f in STRENGTH_FACTORS)} of each default.{not_run} {frontier.note()}.\n\n"
                 f"![reward-KL curves of study {study.name}]({_relative(figure, out.parent)})\n\n"
                 + ranking_table(summaries, frontier.kl_max) + "\n")
 

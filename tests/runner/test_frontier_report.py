@@ -88,6 +88,8 @@ def test_a_smoke_study_runs_every_strength_and_writes_the_report(tmp_path: Path,
              f"--root {tmp_path / 'runs'} --out {path}")
     assert f"Not run yet: `{later}`" in text
     assert frontier.kl_max > 0
+    grown = report.section(FrontierStudy("tiny", ("dpo", "sft", "ipo")), path)  # ipo joined after the runs
+    assert "Strengths swept: dpo.beta, sft.(none);" in grown and "after they ran" in grown and "ipo." in grown
 
 
 def test_ranking_breaks_equal_regrets_by_the_best_reward_within_the_largest_budget():
