@@ -640,7 +640,6 @@ class Runner:
 
     def chosen_points(self) -> dict[tuple[str, str], str]:
         """The ``chosen`` label of each swept (method, selector)'s best point, from its finished records."""
-        select_on = f"{self.config.eval.select_on}_win_rate"
         rows = []
         for job, directory in self.job_directories:
             if job.swept:
@@ -648,8 +647,9 @@ class Runner:
                 if not record:
                     raise ConfigError(f"{job.label} {point_label(job.point)}: the sweep point has no evaluated "
                                       f"record to choose from; run the same command again")
+                score = JobRecord.from_payload(record, directory / METRICS_FILE).selection_score  # the table's reading
                 rows.append({"method": job.method, "selector": job.selector.spec, "chosen": point_label(job.point),
-                             "seed": job.seed, "selection_score": record["validation"][select_on]})
+                             "seed": job.seed, "selection_score": score})
         return best_points(pd.DataFrame(rows))
 
     def outcome(self, record: dict) -> str:
