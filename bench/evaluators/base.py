@@ -28,6 +28,9 @@ class Judge:
     measured: ClassVar[bool] = True
     """Whether held-out labels say how far to trust it (:mod:`bench.evaluators.judge_quality`): False for a
     judge that defines the truth or the labels themselves (the gym's gold reward and its annotator)."""
+    length_blind: ClassVar[bool] = False
+    """Whether its verdicts ignore response length by construction (the gym's gold reward, a mean over sentiment
+    units that repetition and fillers leave unchanged): no length-controlled win rate is fitted for it."""
 
     def identity(self) -> dict[str, Any]:
         """What fixes this judge's verdicts (name, model fingerprint, template hash, settings)."""

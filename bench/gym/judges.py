@@ -29,6 +29,7 @@ class GoldJudge(PointwiseJudge):
 
     name: ClassVar[str] = "gold"
     measured: ClassVar[bool] = False
+    length_blind: ClassVar[bool] = True
 
     def identity(self) -> dict[str, Any]:
         return {"name": self.name, "version": REWARD_VERSION, "language_version": LANGUAGE_VERSION}

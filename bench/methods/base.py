@@ -14,6 +14,7 @@ data are n = 1 with a label, an outcome or nothing.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -62,6 +63,11 @@ class Needs:
     """Per-token log-probs [B, n, T] (and the reference's, when ``reference``)."""
     token_kl: bool = False
     """Per-token KL(pi_ref(.|x, y<t) || pi_theta(.|x, y<t)) [B, n, T] over the full vocabulary (TDPO)."""
+    token_collision: bool = False
+    """Per-token log sum_v pi_theta(v|x, y<t)^2 [B, n, T], detached: the log-probability that a token sampled from
+    the policy at that position is a given token it would sample again (WPO's weight alignment)."""
+    training_progress: bool = False
+    """The share of the run's optimiser steps done before this one, in [0, 1) (objectives with schedules)."""
     scores: bool = False
     """A scalar score per response [B, n] (explicit reward-model or annotator scores)."""
     sae: SaeCodes | None = None
@@ -85,6 +91,29 @@ class Needs:
     trainer, so it cannot come from the reference cache."""
 
 
+
+class NeedsFromFields:
+    """``needs`` that depend on the objective's hyper-parameters (RLOO's k samples, FPO's top-k and layer,
+    TR-DPO's reference update).
+
+    ``needs`` is read on instances by the planner, runner and trainer, and on classes by listings and tests. Read
+    on an instance, ``derive`` sees that instance's values (``methods.rloo.k=2`` samples two responses per prompt);
+    read on the class, the fields' defaults, so the class still says what it reads. ``derive`` maps a reader of
+    field values to the :class:`Needs` fields it sets.
+    """
+
+    def __init__(self, needs: Needs, derive: Callable[[Callable[[str], Any]], dict[str, Any]]) -> None:
+        self.needs, self.derive = needs, derive
+
+    def __get__(self, instance: Any, owner: type) -> Needs:
+        fields = owner.__dataclass_fields__  # type: ignore[attr-defined]
+
+        def value(name: str) -> Any:
+            return fields[name].default if instance is None else getattr(instance, name)
+
+        return dataclasses.replace(self.needs, **self.derive(value))
+
+
 @dataclass
 class SequenceStats:
     """Per-sequence statistics of one micro-batch, shaped [B, n] (token-level ones [B, n, T]).
@@ -105,6 +134,10 @@ class SequenceStats:
     ref_token_logps: Tensor | None = None
     token_mask: Tensor | None = None
     token_kl: Tensor | None = None
+    token_log_collision: Tensor | None = None
+    """log sum_v pi_theta(v | x, y<t)^2 per response token [B, n, T], 0 at padding, detached (needs.token_collision)."""
+    progress: float | None = None
+    """Optimiser steps done / the run's steps, when the step starts (needs.training_progress)."""
     mismatched_logps: Tensor | None = None
     """log pi_theta(y' | x) [B, n]: each prompt x with another example's response y' (needs.mismatched)."""
     mismatched_ref_logps: Tensor | None = None

@@ -83,6 +83,13 @@ MONOTONE_TOLERANCE = 1e-6
 TOKEN_KL = 0.05
 """Per-token KL filled in for token_kl objectives (TDPO): small, as near the reference."""
 
+TOKEN_LOG_COLLISION = -1.5
+"""Per-token log sum_v p(v)^2 filled in for token_collision objectives (WPO): a distribution about as peaked as
+a small model's (collision probability 0.22)."""
+
+PROGRESS = 0.5
+"""The training progress filled in for objectives with schedules: half-way, away from both ends."""
+
 DTYPE = torch.float32
 """The trainer's dtype on CPU; float64 would hide overflow the real run would hit."""
 
@@ -90,8 +97,9 @@ SAE_WIDTH_PER_K = 2
 """Synthetic SAE codes (FPO) have 2k features, so the policy's and the reference's top k overlap only partly."""
 
 _KWISE_N = 4
-_KNOWN_NEEDS = {"data", "reference", "token_logps", "token_kl", "scores", "online", "samples_per_prompt",
-                "batch_level", "mismatched", "sae", "reference_samples", "outcome_model", "reference_update"}
+_KNOWN_NEEDS = {"data", "reference", "token_logps", "token_kl", "token_collision", "training_progress", "scores",
+                "online", "samples_per_prompt", "batch_level", "mismatched", "sae", "reference_samples",
+                "outcome_model", "reference_update"}
 """Every need the checks can synthesise (all the trainer can provide). A reference update changes which reference
 the trainer scores against, not the statistics the loss reads, so the checks' synthetic reference serves it."""
 
@@ -99,6 +107,8 @@ _USES: dict[str, frozenset[str]] = {
     "reference": frozenset({"ref_logps", "ref_token_logps", "mismatched_ref_logps"}),
     "token_logps": frozenset({"token_logps", "ref_token_logps"}),
     "token_kl": frozenset({"token_kl"}),
+    "token_collision": frozenset({"token_log_collision"}),
+    "training_progress": frozenset({"progress"}),
     "scores": frozenset({"scores"}),
     "mismatched": frozenset({"mismatched_logps", "mismatched_ref_logps", "mismatched_lengths"}),
     "sae": frozenset({"sae_codes", "ref_sae_indices", "ref_sae_values"}),
@@ -240,6 +250,10 @@ def _build(needs: Needs, rows: tuple[PairRow, ...]) -> _Batch:
         token_kl = (TOKEN_KL * mask.to(DTYPE)).requires_grad_(True)
         leaves["token_kl"] = token_kl
         stats.token_kl, stats.token_mask = token_kl, mask
+    if needs.token_collision:
+        stats.token_log_collision, stats.token_mask = TOKEN_LOG_COLLISION * mask.to(DTYPE), mask
+    if needs.training_progress:
+        stats.progress = PROGRESS
     if needs.mismatched:  # another example's response: the next row's (itself in a batch of one)
         stats.mismatched_logps = logps.roll(-1, 0)
         stats.mismatched_lengths = lengths.roll(-1, 0)
@@ -302,6 +316,10 @@ def _allowed(needs: Needs) -> set[str]:
         allowed |= {"token_logps", "token_mask"} | ({"ref_token_logps"} if needs.reference else set())
     if needs.token_kl:
         allowed |= {"token_kl", "token_mask"}
+    if needs.token_collision:
+        allowed |= {"token_log_collision", "token_mask"}
+    if needs.training_progress:
+        allowed.add("progress")
     if needs.mismatched:
         allowed |= {"mismatched_logps", "mismatched_lengths"} | ({"mismatched_ref_logps"} if needs.reference else set())
     if needs.sae is not None:
@@ -477,6 +495,7 @@ def _check_needs(needs: Needs, evaluations: list[_Evaluation]) -> list[CheckResu
     undeclared = sorted(reads - _allowed(needs))
     if undeclared:
         hint = {"ref_logps": "reference=True", "token_logps": "token_logps=True", "token_kl": "token_kl=True",
+                "token_log_collision": "token_collision=True", "progress": "training_progress=True",
                 "mismatched_logps": "mismatched=True", "scores": "scores=True", "sae_codes": "sae=SaeCodes(...)",
                 "labels": "data='unpaired'", "outcomes": "data='outcomes'", "extras": "the provider's need",
                 f"extras.{REFERENCE_SAMPLES}": "reference_samples=True",

@@ -26,10 +26,8 @@ Choices where METHODS.md is silent:
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import Tensor
@@ -40,6 +38,7 @@ from bench.methods.base import (
     BetaObjective,
     LossOutput,
     Needs,
+    NeedsFromFields,
     Reduction,
     SaeCodes,
     SequenceStats,
@@ -48,23 +47,6 @@ from bench.methods.base import (
     log_sigmoid,
 )
 from bench.methods.pairwise import pair_output, reference_margin
-
-
-class SaeNeeds:
-    """``needs`` whose SAE request carries the instance's ``k`` and ``layer`` hyper-parameters.
-
-    Read on an instance it asks for that instance's top-k and layer (so a sweep over k caches each
-    k's reference codes); read on the class it uses the fields' defaults.
-    """
-
-    def __init__(self, needs: Needs) -> None:
-        self.needs = needs
-
-    def __get__(self, instance: Any, owner: type) -> Needs:
-        fields = owner.__dataclass_fields__  # type: ignore[attr-defined]
-        k, layer = ((fields["k"].default, fields["layer"].default) if instance is None
-                    else (instance.k, instance.layer))
-        return dataclasses.replace(self.needs, sae=SaeCodes(top_k=int(k), layer=layer))
 
 
 def feature_distance(codes: Tensor, ref_indices: Tensor, ref_values: Tensor, k: int) -> Tensor:
@@ -95,7 +77,8 @@ class FPO(BetaObjective):
     source = "Yin et al. 2024, Direct Preference Optimization Using Sparse Feature-Level Constraints (arXiv 2411.07618)"
     formula = ("-log sigma(beta (LN rho_w - LN rho_l) - alpha (beta D(y_l) - sg[beta D(y_w)])), "
                "D = (1/k) sum_{topk(c_theta) U topk(c_ref)} (c_theta - c_ref)^2")
-    needs = SaeNeeds(Needs(data="pairs", reference=True))
+    needs = NeedsFromFields(Needs(data="pairs", reference=True),
+                            lambda value: {"sae": SaeCodes(top_k=int(value("k")), layer=value("layer"))})
 
     alpha: float = 0.5
     k: int = 50
@@ -124,4 +107,4 @@ class FPO(BetaObjective):
                            **{"sae/distance_chosen": d_w, "sae/distance_rejected": d_l, "delta": delta})
 
 
-__all__ = ["FPO", "SaeNeeds", "feature_distance"]
+__all__ = ["FPO", "feature_distance"]

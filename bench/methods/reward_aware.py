@@ -35,7 +35,7 @@ from torch import Tensor
 from bench.errors import PlanError
 from bench.methods import register_method
 from bench.methods.base import BetaObjective, LossOutput, Needs, SequenceStats, log_sigmoid, positive
-from bench.methods.rloo import MIN_SAMPLES, SampledNeeds, check_samples, sampled_scores
+from bench.methods.rloo import MIN_SAMPLES, check_samples, sampled_needs, sampled_scores
 
 SOURCE = "Sun et al. 2025, Reward-aware Preference Optimization (arXiv 2502.00203)"
 
@@ -151,7 +151,7 @@ class RPOForwardKL(_RewardAwareRPO):
 class _OnlineRPO(_RewardAwareRPO):
     """RPO on k responses sampled from the current policy and scored by the run's reward function."""
 
-    needs = SampledNeeds(Needs(data="kwise", reference=True, scores=True, online=True))
+    needs = sampled_needs(Needs(data="kwise", reference=True, scores=True, online=True))
 
     k: int = 4
 

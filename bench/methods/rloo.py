@@ -14,44 +14,30 @@ The KL penalty is the sequence-level log-ratio of the sample (summed over its to
 ``reduction``; ``reduction="mean"`` divides only the log pi in the policy-gradient term by the
 response length (a per-token normalised score function, as some RLHF frameworks do).
 
-:class:`SampledNeeds` lets an online objective make its number of samples k a hyper-parameter: the
+:func:`sampled_needs` lets an online objective make its number of samples k a hyper-parameter: the
 trainer samples ``needs.samples_per_prompt`` responses, and that must be the instance's k.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
-from typing import Any
 
 from torch import Tensor
 
 from bench.errors import ConfigError, PlanError
 from bench.methods import register_method
-from bench.methods.base import LossOutput, Needs, Objective, SequenceStats
+from bench.methods.base import LossOutput, Needs, NeedsFromFields, Objective, SequenceStats
 
 MIN_SAMPLES = 2
 """A leave-one-out baseline (and any pairwise comparison) needs at least two samples per prompt."""
 
 
-class SampledNeeds:
-    """The ``needs`` of an online objective whose samples per prompt are its hyper-parameter ``k``.
-
-    ``needs`` is read on instances by the planner, runner and trainer, and on classes by listings and
-    tests. Read on an instance, this gives ``needs`` with ``samples_per_prompt`` set to the instance's
-    ``k``, so ``rloo k=2`` samples two responses per prompt; read on the class it uses the field's
-    default, so the class still documents what it reads.
-    """
-
-    def __init__(self, needs: Needs, field: str = "k") -> None:
-        if not needs.online:
-            raise ConfigError("SampledNeeds is for online objectives; declare Needs(online=True, ...)")
-        self.needs, self.field = needs, field
-
-    def __get__(self, instance: Any, owner: type) -> Needs:
-        fields = owner.__dataclass_fields__  # type: ignore[attr-defined]
-        k = fields[self.field].default if instance is None else getattr(instance, self.field)
-        return dataclasses.replace(self.needs, samples_per_prompt=int(k))
+def sampled_needs(needs: Needs, field: str = "k") -> NeedsFromFields:
+    """The ``needs`` of an online objective whose samples per prompt are its hyper-parameter ``field``, so
+    ``methods.rloo.k=2`` samples two responses per prompt."""
+    if not needs.online:
+        raise ConfigError("sampled_needs is for online objectives; declare Needs(online=True, ...)")
+    return NeedsFromFields(needs, lambda value: {"samples_per_prompt": int(value(field))})
 
 
 def check_samples(method: str, k: int) -> None:
@@ -91,7 +77,7 @@ class ReinforceLeaveOneOut(Objective):
     family = "online-policy-gradient"
     source = "Ahmadian et al. 2024, Back to Basics: Revisiting REINFORCE Style Optimization (arXiv 2402.14740)"
     formula = "-(1/k) sum_i (r_i - mean_{j!=i} r_j) log pi(y_i|x), r_i = R(x,y_i) - beta_kl sg[rho(y_i)]"
-    needs = SampledNeeds(Needs(data="kwise", reference=True, scores=True, online=True))
+    needs = sampled_needs(Needs(data="kwise", reference=True, scores=True, online=True))
 
     k: int = 4
     beta_kl: float = 0.05
@@ -114,5 +100,5 @@ class ReinforceLeaveOneOut(Objective):
         return LossOutput(loss=losses.mean(), metrics=metrics)
 
 
-__all__ = ["MIN_SAMPLES", "ReinforceLeaveOneOut", "SampledNeeds", "check_samples", "leave_one_out",
-           "sampled_scores"]
+__all__ = ["MIN_SAMPLES", "ReinforceLeaveOneOut", "check_samples", "leave_one_out",
+           "sampled_needs", "sampled_scores"]

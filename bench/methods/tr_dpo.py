@@ -20,30 +20,18 @@ run cannot express it (its reference is the base with adapters off), as in TRL.
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Any
-
 from bench.errors import ConfigError
 from bench.methods import register_method
-from bench.methods.base import BetaObjective, LossOutput, Needs, ReferenceUpdate, SequenceStats, log_sigmoid
+from bench.methods.base import (
+    BetaObjective,
+    LossOutput,
+    Needs,
+    NeedsFromFields,
+    ReferenceUpdate,
+    SequenceStats,
+    log_sigmoid,
+)
 from bench.methods.pairwise import pair_output, reference_margin
-
-
-class MovingReferenceNeeds:
-    """``needs`` whose reference update comes from the objective's ``sync_every`` and ``mix`` fields.
-
-    Read on an instance it gives that instance's update (``methods.tr_dpo.sync_every=8`` updates every 8
-    steps); read on the class, the fields' defaults, so listings still say what the objective reads.
-    """
-
-    def __init__(self, needs: Needs) -> None:
-        self.needs = needs
-
-    def __get__(self, instance: Any, owner: type) -> Needs:
-        fields = owner.__dataclass_fields__  # type: ignore[attr-defined]
-        every, mix = ((fields["sync_every"].default, fields["mix"].default) if instance is None
-                      else (instance.sync_every, instance.mix))
-        return dataclasses.replace(self.needs, reference_update=ReferenceUpdate(every=int(every), mix=float(mix)))
 
 
 @register_method("tr_dpo")
@@ -52,7 +40,8 @@ class TRDPO(BetaObjective):
     source = ("Gorbatovski et al. 2024, Learn Your Reference Model for Real Good Alignment (TR-DPO, "
               "arXiv 2404.09656)")
     formula = "-log sigma(beta h), pi_ref <- alpha pi_theta + (1 - alpha) pi_ref every tau steps"
-    needs = MovingReferenceNeeds(Needs(data="pairs", reference=True))
+    needs = NeedsFromFields(Needs(data="pairs", reference=True), lambda value: {
+        "reference_update": ReferenceUpdate(every=int(value("sync_every")), mix=float(value("mix")))})
 
     mix: float = 0.6
     """alpha, the policy's share of the updated reference: 1 copies the policy (the paper's hard update)."""

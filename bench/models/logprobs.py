@@ -143,3 +143,10 @@ def token_kl(reference_log_dist: Tensor, policy_log_dist: Tensor, mask: Tensor) 
     """Per-token KL(pi_ref || pi_theta) over the full vocabulary, [R, T], 0 at padding (TDPO)."""
     kl = (reference_log_dist.exp() * (reference_log_dist - policy_log_dist)).sum(-1)
     return kl * mask
+
+
+def log_collision(log_distributions: Tensor, mask: Tensor) -> Tensor:
+    """Per-token log sum_v p(v)^2 [R, T], detached, 0 at padding: the log of the probability that two tokens
+    sampled independently from the distribution at a position agree (WPO's weight alignment)."""
+    with torch.no_grad():
+        return (2.0 * log_distributions).logsumexp(-1) * mask

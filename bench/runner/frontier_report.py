@@ -53,7 +53,7 @@ class FrontierStudy:
 
 STUDIES = (
     FrontierStudy("dpo", ("dpo", "dpo_shift", "ipo", "cdpo", "robust_dpo", "hinge", "exo_pair", "discopop",
-                          "beta_dpo", "aot", "tr_dpo")),
+                          "beta_dpo", "aot", "tr_dpo", "wpo")),
     FrontierStudy("length-token-divergence", ("ld_dpo", "rdpo", "dpo_norm", "tdpo1", "tdpo2", "fpo",
                                               "fdpo_forward_kl", "fdpo_js", "fdpo_alpha")),
     FrontierStudy("reference-free-anchored", ("simpo", "alphapo", "simper", "orpo", "slic", "sft", "apo_zero",

@@ -344,7 +344,7 @@ class Runner:
                                   f"(the base with adapters off) cannot do; train it without train.lora.r")
             self.say(f"{job.label}: reference model held in memory and moved toward the policy every "
                      f"{needs.reference_update.every} steps (mix {needs.reference_update.mix:g})")
-            return MovingReference(self._load_base())
+            return MovingReference(self._load_base(), needs.reference_update)
         if needs.online or (needs.token_kl and not self._distributions_cacheable(job.dataset)):
             why = "on-policy batches" if needs.online else "vocabulary too large to cache distributions"
             if self.config.train.lora.enabled:

@@ -25,9 +25,6 @@ from bench.models.loading import dtype_name
 from bench.models.model_source import prepare_model, resolve_model
 from bench.train.batches import RewardFunction
 
-GOLD_JUDGE = "gold"
-"""The gym's judge of the gold reward (:class:`bench.gym.judges.GoldJudge`)."""
-
 if TYPE_CHECKING:  # the run's settings reach the evaluation as values: config.py is not in its key
     from bench.config import RunConfig
 
@@ -57,10 +54,12 @@ class World:
     explicit_scores: Callable[[Sequence[Example]], np.ndarray] = explicit_scores_from_responses
     """r* per response [N, 2] of pool pairs, for the explicit-margin selectors: the responses' ``score``
     for a user's data, the gold reward (``meta["gold"]``) on the gym."""
-    length_blind_judges: tuple[str, ...] = ()
-    """Judges whose verdicts cannot reward length, so no length-controlled win rate is fitted for them: the gym's
-    gold reward (a mean over sentiment units, which repetition and fillers leave unchanged). A reward model
-    or an LLM judge can reward length, so a user's world names none."""
+
+    @property
+    def length_blind_judges(self) -> tuple[str, ...]:
+        """The judges whose verdicts cannot reward length (``Judge.length_blind``), so no length-controlled win rate
+        is fitted for them: on the gym its gold reward. A user's reward models and LLM judges can reward length."""
+        return tuple(sorted(name for name, judge in self.judges.items() if judge.length_blind))
 
     @property
     def reference_id(self) -> str:
@@ -147,7 +146,7 @@ def _source_world(config: RunConfig, progress: bool) -> World:
                      dataset_fingerprint=dataset_fingerprint(examples), model_dtype=dtype_name(config.model.dtype),
                      attention=config.model.attn_implementation, log=list(gym.log), gym=gym,
                      native_datasets={"kwise": gym.dataset("kwise"), "outcomes": gym.dataset("outcomes")},
-                     explicit_scores=explicit_scores_from_meta, length_blind_judges=(GOLD_JUDGE,))
+                     explicit_scores=explicit_scores_from_meta)
     examples = load_examples(config.data, "data")
     prompts = load_prompts(config.data.test, "data.test") if given(config.data.test) else []
     validation = load_examples(config.data.val, "data.val") if given(config.data.val) else []

@@ -38,7 +38,7 @@ from bench.train.distributed import (
 from bench.train.memory import PeakMemory
 from bench.train.metrics import MetricAccumulator
 from bench.train.outcome_inputs import OutcomeInputs
-from bench.train.stats import ReferenceSource, gather_stats, needs_moving_reference
+from bench.train.stats import ReferenceSource, gather_stats, moving_reference
 
 PRECISIONS = {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}
 """``train.precision`` -> accelerate's mixed precision: the forward and backward run under autocast in that dtype
@@ -153,9 +153,9 @@ def train(objective: Objective, model: torch.nn.Module, tokenizer, batches: Batc
                                   betas=config.adam_betas, weight_decay=config.weight_decay)
     scheduler = get_scheduler(config.scheduler, optimizer, num_warmup_steps=config.warmup(),
                               num_training_steps=config.steps)
-    update, moving = needs_moving_reference(objective.needs, reference)
-    start_step, objective_state = load_snapshot(run_dir, model, optimizer, scheduler,
-                                                moving.model if moving is not None else None)
+    moving = moving_reference(objective.needs, reference)
+    reference_weights = moving.model if moving is not None else None  # saved and restored with every snapshot
+    start_step, objective_state = load_snapshot(run_dir, model, optimizer, scheduler, reference_weights)
     objective.load_state_dict(objective_state)
     # The model is placed, not wrapped: gradients are averaged by bench.train.distributed (its docstring says why)
     # and autocast is entered explicitly around scoring, which covers the packed path too.
@@ -178,7 +178,8 @@ def train(objective: Objective, model: torch.nn.Module, tokenizer, batches: Batc
                 batch = batch.to(accelerator.device)
                 mismatched = mismatched.to(accelerator.device) if mismatched is not None else None
                 with accelerator.autocast():
-                    stats = gather_stats(model, batch, needs, reference, mismatched, outcome_inputs)
+                    stats = gather_stats(model, batch, needs, reference, mismatched, outcome_inputs,
+                                         progress=step / config.steps)
                     output = objective.loss(stats)
                 if not all_finite(output.loss, accelerator):
                     raise BenchError(f"{objective.name}: non-finite loss {output.loss.item()} at step {step + 1}; "
@@ -192,8 +193,8 @@ def train(objective: Objective, model: torch.nn.Module, tokenizer, batches: Batc
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
-            if moving is not None and (step + 1) % update.every == 0:
-                moving.mix_in(model, update.mix)
+            if moving is not None:
+                moving.after_step(model, step + 1)
             average_objective_state(objective, accelerator)
             record = {"step": step + 1, "lr": scheduler.get_last_lr()[0], "grad_norm": float(grad_norm),
                       **accumulator.result(accelerator)}
@@ -205,7 +206,7 @@ def train(objective: Objective, model: torch.nn.Module, tokenizer, batches: Batc
             if (writes and config.snapshot_every and (step + 1) % config.snapshot_every == 0
                     and step + 1 < config.steps):
                 save_snapshot(run_dir, step + 1, model, optimizer, scheduler, objective.state_dict(),
-                              moving.model if moving is not None else None)
+                              reference_weights)
         step_seconds = time.perf_counter() - steps_started
         peak_memory = memory.peak_bytes()  # before saving: the figure is the training's, not serialisation's
     bar.close()

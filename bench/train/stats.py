@@ -13,7 +13,7 @@ import torch
 from bench.data.tokenize import Batch
 from bench.errors import PlanError
 from bench.methods.base import Needs, ReferenceUpdate, SequenceStats
-from bench.models.logprobs import ResponseScores, response_scores, token_kl
+from bench.models.logprobs import ResponseScores, log_collision, response_scores, token_kl
 from bench.models.refcache import ReferenceCache
 from bench.models.residual import PooledFeatures
 from bench.models.sae import SparseAutoencoder
@@ -46,23 +46,30 @@ class MovingReference(LiveReference):
     reference it had reached, not against the base model.
     """
 
-    def mix_in(self, policy: torch.nn.Module, mix: float) -> None:
-        """pi_ref <- mix * pi_theta + (1 - mix) * pi_ref, parameter by parameter (the two share an architecture)."""
+    def __init__(self, model: torch.nn.Module, update: ReferenceUpdate) -> None:
+        super().__init__(model)
+        self.update = update
+
+    def after_step(self, policy: torch.nn.Module, steps_done: int) -> None:
+        """Every ``update.every`` optimiser steps: pi_ref <- mix * pi_theta + (1 - mix) * pi_ref, parameter by
+        parameter (the two share an architecture)."""
+        if steps_done % self.update.every:
+            return
+        mix = self.update.mix
         with torch.no_grad():
             for reference, current in zip(self.model.parameters(), policy.parameters(), strict=True):
                 reference.mul_(1.0 - mix).add_(current.detach().to(reference.dtype), alpha=mix)
 
 
-def needs_moving_reference(needs: Needs, reference: ReferenceSource | None
-                           ) -> tuple[ReferenceUpdate | None, MovingReference | None]:
-    """(the reference update ``needs`` declares, the reference it moves), or (None, None) for a fixed reference."""
-    update = needs.reference_update
-    if update is None:
-        return None, None
-    if not isinstance(reference, MovingReference):
+def moving_reference(needs: Needs, reference: ReferenceSource | None) -> MovingReference | None:
+    """The reference the trainer moves during training when ``needs`` declares an update; None for a fixed one."""
+    if needs.reference_update is None:
+        return None
+    if not isinstance(reference, MovingReference) or reference.update != needs.reference_update:
         raise PlanError("the objective moves its reference during training (Needs.reference_update); give the "
-                        "trainer a MovingReference, a model in memory, not a cached or adapter reference")
-    return update, reference
+                        "trainer a MovingReference with that update, a model in memory, not a cached or adapter "
+                        "reference")
+    return reference
 
 
 class CachedReference:
@@ -84,12 +91,15 @@ class CachedReference:
 
 
 def gather_stats(model: torch.nn.Module, batch: Batch, needs: Needs, reference: ReferenceSource | None,
-                 mismatched: Batch | None = None, outcome_inputs: OutcomeInputs | None = None) -> SequenceStats:
-    """Compute the :class:`SequenceStats` of ``batch`` that ``needs`` declares (gradients flow)."""
+                 mismatched: Batch | None = None, outcome_inputs: OutcomeInputs | None = None,
+                 progress: float = 0.0) -> SequenceStats:
+    """Compute the :class:`SequenceStats` of ``batch`` that ``needs`` declares (gradients flow).
+
+    ``progress`` is the share of the run's optimiser steps already done, given to objectives that ask for it."""
     if (needs.reference or needs.token_kl) and reference is None:
         raise PlanError("the objective needs reference statistics but the run has no reference")
     sae = _sae_layer(needs, reference)
-    policy = response_scores(model, batch, full_distribution=needs.token_kl,
+    policy = response_scores(model, batch, full_distribution=needs.token_kl or needs.token_collision,
                              pooled=PooledFeatures(sae[1], sae[0].to(batch.input_ids.device).encode) if sae else None)
     rows, n = batch.size, batch.n
     width = batch.response_mask.shape[1]
@@ -101,6 +111,8 @@ def gather_stats(model: torch.nn.Module, batch: Batch, needs: Needs, reference: 
     stats.scores = batch.fields.get("scores")
     stats.labels = batch.fields.get("labels")
     stats.outcomes = batch.fields.get("outcomes")
+    if needs.training_progress:
+        stats.progress = progress
     ref = reference.scores(batch) if needs.reference else None
     if ref is not None:
         stats.ref_logps = per_response(ref.logps)
@@ -113,6 +125,9 @@ def gather_stats(model: torch.nn.Module, batch: Batch, needs: Needs, reference: 
         ref_dist = reference.scores(batch, "distributions").log_distributions
         kl = token_kl(ref_dist[:, :width], policy.log_distributions, batch.response_mask)
         stats.token_kl = per_response(kl)
+        stats.token_mask = per_response(batch.response_mask)
+    if needs.token_collision:
+        stats.token_log_collision = per_response(log_collision(policy.log_distributions, batch.response_mask))
         stats.token_mask = per_response(batch.response_mask)
     if sae:
         stats.sae_codes = per_response(policy.pooled)

@@ -122,11 +122,13 @@ def test_a_length_blind_judge_gets_no_lc() -> None:
     assert LengthControlledWinRate(length_blind=("quality", "longer")).evaluate(inputs) == {}
 
 
-def test_the_gym_names_its_gold_judge_length_blind() -> None:
-    from bench.gym.judges import GoldJudge
-    from bench.runner.world import GOLD_JUDGE
+def test_the_gym_names_its_gold_judge_length_blind_and_only_it() -> None:
+    from bench.gym.judges import AnnotatorJudge, GoldJudge
+    from bench.runner.world import World
 
-    assert GoldJudge.name == GOLD_JUDGE
+    world = World.__new__(World)
+    world.judges = {"gold": GoldJudge(), "proxy": AnnotatorJudge.__new__(AnnotatorJudge)}
+    assert world.length_blind_judges == ("gold",)
 
 
 def _quality_preferences(n_prompts: int, k: int, shift: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -85,6 +85,11 @@ def stats_for(needs: Needs, batch) -> SequenceStats:
     if needs.token_kl:
         stats.token_kl = torch.full((4, 2, 3), 0.1, dtype=torch.float64)
         stats.token_mask = torch.ones(4, 2, 3, dtype=torch.bool)
+    if needs.token_collision:
+        stats.token_log_collision = torch.full((4, 2, 3), -1.5, dtype=torch.float64)
+        stats.token_mask = torch.ones(4, 2, 3, dtype=torch.bool)
+    if needs.training_progress:
+        stats.progress = 0.5
     if needs.sae is not None:
         codes = torch.rand(4, 2, 2 * needs.sae.top_k, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
         stats.sae_codes = codes

@@ -11,6 +11,7 @@ from safetensors.torch import load_file
 
 from bench.errors import PlanError
 from bench.methods import build_objective
+from bench.methods.base import ReferenceUpdate
 from bench.models.loading import load_causal_lm
 from bench.train.batches import OfflineBatches
 from bench.train.loop import TrainConfig, train
@@ -22,20 +23,26 @@ def _train(tmp_path, gym, pairs, name, config, objective="tr_dpo", reference=Mov
            **hyperparameters):
     tokenizer, data = pairs
     batches = batches or OfflineBatches(data, config.micro_batch_size, seed=0, mismatched=False)
-    source = reference(load_causal_lm(gym.reference_dir, dtype="float32"))
-    result = train(build_objective(objective, hyperparameters), load_causal_lm(gym.reference_dir, dtype="float32"),
+    built = build_objective(objective, hyperparameters)
+    base = load_causal_lm(gym.reference_dir, dtype="float32")
+    source = reference(base, built.needs.reference_update) if reference is MovingReference else reference(base)
+    result = train(built, load_causal_lm(gym.reference_dir, dtype="float32"),
                    tokenizer, batches, source, config, tmp_path / name, seed=0, progress=False)
     return result, source
 
 
-def test_mix_in_moves_every_parameter_by_the_mixing_formula(smoke_gym):
-    reference = MovingReference(load_causal_lm(smoke_gym.reference_dir, dtype="float32"))
+def test_the_update_moves_every_parameter_by_the_mixing_formula_every_tau_steps(smoke_gym):
+    reference = MovingReference(load_causal_lm(smoke_gym.reference_dir, dtype="float32"), ReferenceUpdate(3, 0.25))
     policy = load_causal_lm(smoke_gym.reference_dir, dtype="float32")
     with torch.no_grad():
         for parameter in policy.parameters():
             parameter.add_(torch.randn_like(parameter))
     before = copy.deepcopy(reference.model)
-    reference.mix_in(policy, 0.25)
+    for steps_done in (1, 2):  # not a multiple of tau: no update
+        reference.after_step(policy, steps_done)
+    for unmoved, old in zip(reference.model.parameters(), before.parameters(), strict=True):
+        assert torch.equal(unmoved, old)
+    reference.after_step(policy, 3)
     for moved, old, current in zip(reference.model.parameters(), before.parameters(), policy.parameters(), strict=True):
         torch.testing.assert_close(moved, 0.25 * current + 0.75 * old)
 
@@ -74,3 +81,9 @@ def test_a_moving_reference_objective_refuses_a_reference_it_cannot_move(tmp_pat
     with pytest.raises(PlanError, match="moves its reference"):
         _train(tmp_path, smoke_gym, smoke_pairs, "fixed-ref", TrainConfig(steps=1, micro_batch_size=8),
                reference=LiveReference)
+    tokenizer, data = smoke_pairs
+    other_update = MovingReference(load_causal_lm(smoke_gym.reference_dir, dtype="float32"), ReferenceUpdate(5, 1.0))
+    with pytest.raises(PlanError, match="with that update"):  # tau and alpha are the objective's, not the caller's
+        train(build_objective("tr_dpo", {}), load_causal_lm(smoke_gym.reference_dir, dtype="float32"), tokenizer,
+              OfflineBatches(data, 8, seed=0, mismatched=False), other_update, TrainConfig(steps=1, micro_batch_size=8),
+              tmp_path / "other-update", seed=0, progress=False)
