@@ -72,3 +72,5 @@ def test_key_prints_the_table_a_run_goes_to_without_training(tmp_path, smoke_run
     assert not list(tmp_path.glob("jobs/*"))  # nothing trained
     result = run(smoke_run_config(tmp_path, "method=sft"), say=lambda line: None)
     assert printed.stdout.strip().splitlines()[-1] == result.comparability_key
+    lean = CliRunner().invoke(main, ["key", *overrides, "lean_host_memory=true"])  # how memory is managed: no key
+    assert lean.stdout.strip().splitlines()[-1] == result.comparability_key

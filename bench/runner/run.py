@@ -40,6 +40,7 @@ from bench.evaluators.head_to_head import head_to_head, head_to_head_markdown, h
 from bench.fingerprint import fingerprint
 from bench.generate.outputs import generator_name
 from bench.gym.frontier import gym_frontier, save_frontier, stored_frontiers
+from bench.host_memory import return_freed_memory
 from bench.leaderboards.plot import PLOT_FILE, method_points, plot_frontier
 from bench.leaderboards.record import JobInfo, JobRecord, Sweep
 from bench.leaderboards.render import FRONTIER_FILE, key_directory, write_leaderboard
@@ -486,6 +487,8 @@ class Runner:
             else:
                 batches = OfflineBatches(self.dataset(job.dataset), self.config.train.micro_batch_size, job.seed,
                                          mismatched=needs.mismatched)
+            if self.config.lean_host_memory:
+                return_freed_memory()
             result = train(job.objective, model, self.tokenizer, batches, self.reference_source(job, model),
                            self.train_config(job), directory, job.seed, progress=self.config.progress,
                            outcome_inputs=self.outcome_inputs(job))
