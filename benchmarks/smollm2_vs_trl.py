@@ -10,6 +10,7 @@ and ``lora`` (r=16, alpha=16, no dropout, every linear layer).
 Run by hand (TRL and peft are the ``bench`` extra):
     .venv/bin/python benchmarks/smollm2_vs_trl.py [--rounds 2] [--steps 6] [--modes full,checkpointed,lora]
     .venv/bin/python benchmarks/smollm2_vs_trl.py --smoke     # 2 steps, 16 pairs, 1 round: does it work?
+    .venv/bin/python benchmarks/smollm2_vs_trl.py --lean-host-memory ...   # both processes return freed memory
 
 Both trainers see the same tokens and batches: bench cuts prompts to their last 64 tokens and responses to
 their first 96 (bench.data.tokenize); TRL gets those cut token ids decoded back to text, the prompt already
@@ -36,7 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -73,6 +74,8 @@ class Setting:
     pairs_path: str
     pairs: int
     steps: int
+    lean_host_memory: bool = False
+    """Both trainers' processes give freed memory back to the OS (bench.host_memory), for the memory comparison."""
 
     def order(self) -> list[int]:
         """The rows of each step, flattened: bench's EpochOrder, which TRL is then fed in the same order."""
@@ -234,6 +237,10 @@ def worker(trainer: str, mode: str, setting_path: Path, out: Path) -> None:
     """One run in this process (a fresh one, started by :func:`measure`), its result written to ``out``."""
     tiny.limit_threads()
     setting = Setting(**json.loads(setting_path.read_text()))
+    if setting.lean_host_memory:
+        from bench.host_memory import return_freed_memory
+
+        return_freed_memory()
     with tempfile.TemporaryDirectory(prefix=f"smollm2-{trainer}-") as work:
         result = (run_trl if trainer == "trl" else run_bench)(setting, mode, Path(work))
     out.write_text(json.dumps({"trainer": trainer, "mode": mode, **result}))
@@ -315,6 +322,8 @@ def main() -> None:
                         help="where the converted model and the pairs are kept between invocations")
     parser.add_argument("--alpaca-eval", type=Path, default=ALPACA_EVAL, help="AlpacaEval annotations folder")
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "smollm2_vs_trl.json")
+    parser.add_argument("--lean-host-memory", action="store_true",
+                        help="both trainers return freed memory to the OS (bench's lean_host_memory=true)")
     parser.add_argument("--worker", nargs=4, metavar=("TRAINER", "MODE", "SETTING_JSON", "OUT_JSON"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -330,7 +339,8 @@ def main() -> None:
     if args.steps < 2 or args.pairs < PAIRS_PER_STEP:
         sys.exit(f"--steps must be at least 2 (the first step is not timed), --pairs at least {PAIRS_PER_STEP}")
     args.work.mkdir(parents=True, exist_ok=True)
-    setting = prepare(args.work, args.alpaca_eval, args.pairs, args.steps)
+    setting = replace(prepare(args.work, args.alpaca_eval, args.pairs, args.steps),
+                      lean_host_memory=args.lean_host_memory)
     with tempfile.TemporaryDirectory(prefix="smollm2-vs-trl-") as tmp:
         setting_path = Path(tmp) / "setting.json"
         setting_path.write_text(json.dumps(asdict(setting)))
