@@ -167,7 +167,7 @@ class RunConfig:
     progress: bool = True
     lean_host_memory: bool = False
     """Give memory freed during CPU training back to the OS (glibc's mmap threshold fixed at 128 KiB): a far lower
-    peak resident set (SmolLM2: 7.7 -> 5.8 GB full, 8.9 -> 4.4 GB LoRA) for 40-70% more time per step
+    peak resident set (SmolLM2: 8.8 -> 5.8 GB full, 8.3 -> 4.4 GB LoRA) for 19-52% more time per step
     (:mod:`bench.host_memory`). Changes no result, so it is in no key."""
     workers: int = 0
     """Jobs run at once, each in its own process (bench.runner.workers); 0: automatic (one per CPU core, at

@@ -7,9 +7,10 @@ transients freed between the tensors autograd keeps leave holes that the kernel 
 resident set grows far past what is alive. LoRA makes three outputs of every adapted linear layer instead of one,
 so it fragments more, which is why its peak sat above the full fine-tune's in both bench and TRL although it
 keeps 1.6 GB less state (README, "A real model against TRL"). Measured on SmolLM2-135M (8 pairs a step, fp32, 2
-threads): saved activations 4.1 GB full and 3.8 GB LoRA; peak RSS 7.7 and 8.9 GB with glibc's defaults, 5.8 and
-4.4 GB with the threshold fixed at 128 KiB, for 40-70% more time per step (every large tensor is a fresh mapping
-whose pages fault in again).
+threads; ``benchmarks/host_memory_probe.py``): autograd saves 4.07 GB in a full fine-tune's step and 3.77 GB in
+LoRA's, yet LoRA's forward adds 6.4 GB of resident set (3.8 with the setting); peak RSS 8.8 and 8.3 GB with glibc's
+defaults, 5.8 and 4.4 GB with the threshold fixed at 128 KiB, for 19% (full) and 52% (LoRA) more time per step
+(every large tensor is a fresh mapping whose pages fault in again).
 
 So it is an option, ``lean_host_memory=true``, for runs that must fit in a machine's memory rather than finish
 soonest; it changes no number a run computes, so it is not part of any key.
