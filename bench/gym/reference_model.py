@@ -50,6 +50,7 @@ def train_reference(language: Language, tokenizer, prompts: list[str], settings:
                          weight_decay=0.01, snapshot_every=0)
     result = train(build_objective("sft"), model, tokenizer, OfflineBatches(data, config.micro_batch_size, seed,
                                                                              mismatched=False),
-                   reference=None, config=config, run_dir=work_dir, seed=seed, progress=progress)
+                   reference=None, config=config, run_dir=work_dir, seed=seed, progress=progress,
+                   alone=True)  # a launch's main process builds the gym while the others wait for it
     (work_dir / "settings.json").write_text(json.dumps(asdict(settings), indent=2))
     return result.checkpoint

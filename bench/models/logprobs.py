@@ -18,6 +18,7 @@ from torch import Tensor
 from bench.data.tokenize import Batch
 from bench.models.adapters import unwrapped_causal_lm
 from bench.models.bucketing import BUCKET_OVERHEAD_TOKENS, plan_buckets
+from bench.models.fsdp_forward import in_forward
 from bench.models.head_logps import head_token_logps, plain_head
 from bench.models.packing import packed_scores, packing_reproduces_padding
 from bench.models.residual import PooledFeatures, block_output, masked_mean
@@ -121,13 +122,7 @@ def _score_rows(model: torch.nn.Module, batch: Batch, rows: Tensor | None, full_
     width = mask.shape[1]
     targets = input_ids[:, start:start + width]
     if through_head:
-        causal_lm = unwrapped_causal_lm(model)
-        hidden = causal_lm.base_model(input_ids=input_ids, attention_mask=attention, position_ids=positions,
-                                      use_cache=False).last_hidden_state[:, start - 1:start - 1 + width]
-        real = mask.bool()
-        token_logps = hidden.new_zeros(mask.shape, dtype=torch.float32)
-        token_logps[real] = head_token_logps(hidden[real], plain_head(causal_lm), targets[real])
-        return token_logps, None, None
+        return in_forward(model, _head_token_logps, model, input_ids, attention, positions, start, mask), None, None
     with block_output(model, pooled.layer) if pooled else nullcontext() as captured:
         out = model(input_ids=input_ids, attention_mask=attention, position_ids=positions,
                     logits_to_keep=width + 1, use_cache=False)
@@ -137,6 +132,20 @@ def _score_rows(model: torch.nn.Module, batch: Batch, rows: Tensor | None, full_
                                    reduction="none").view(targets.shape)
     token_logps = token_logps * mask
     return token_logps, (logits.log_softmax(-1) if full_distribution else None), features
+
+
+def _head_token_logps(model: torch.nn.Module, input_ids: Tensor, attention: Tensor, positions: Tensor, start: int,
+                      mask: Tensor) -> Tensor:
+    """Token log-probs [rows, w] of padded rows from the decoder body's final hidden states at real response
+    positions through the output head (one call, so a sharded model runs it inside its forward hooks)."""
+    width = mask.shape[1]
+    causal_lm = unwrapped_causal_lm(model)
+    hidden = causal_lm.base_model(input_ids=input_ids, attention_mask=attention, position_ids=positions,
+                                  use_cache=False).last_hidden_state[:, start - 1:start - 1 + width]
+    real = mask.bool()
+    token_logps = hidden.new_zeros(mask.shape, dtype=torch.float32)
+    token_logps[real] = head_token_logps(hidden[real], plain_head(causal_lm), input_ids[:, start:start + width][real])
+    return token_logps
 
 
 def token_kl(reference_log_dist: Tensor, policy_log_dist: Tensor, mask: Tensor) -> Tensor:

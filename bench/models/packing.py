@@ -25,6 +25,7 @@ from torch import Tensor
 
 from bench.data.tokenize import Batch
 from bench.models.adapters import unwrapped_causal_lm
+from bench.models.fsdp_forward import in_forward
 from bench.models.head_logps import head_token_logps, plain_head
 from bench.models.residual import PooledFeatures, block_output
 
@@ -114,23 +115,13 @@ def packed_scores(model: torch.nn.Module, batch: Batch, full_distribution: bool 
     tokens of ``pooled``'s features of the residual stream after its block, [R, F]; else None.
     """
     packed = pack(batch)
-    causal_lm = unwrapped_causal_lm(model)
-    with block_output(model, pooled.layer) if pooled else nullcontext() as captured:
-        hidden = causal_lm.base_model(input_ids=packed.input_ids, position_ids=packed.position_ids,
-                                      use_cache=False).last_hidden_state
-    hidden = hidden.reshape(-1, hidden.shape[-1]).index_select(0, packed.source)
-    head = plain_head(causal_lm)
-    if head is not None and not full_distribution:
-        token_logps = head_token_logps(hidden, head, packed.targets)
-    else:  # a wrapped head (an adapter on it) or full distributions asked for: the logits are needed anyway
-        logits = causal_lm.get_output_embeddings()(hidden).float()
-        token_logps = -F.cross_entropy(logits, packed.targets, reduction="none")
+    token_logps, logits, captured = in_forward(model, _packed_forward, model, packed, full_distribution, pooled)
     shape = batch.response_mask.shape
     rows, cols = packed.layout
     out = token_logps.new_zeros(shape).index_put((rows, cols), token_logps)
     features = None
     if pooled:  # response token t sits one position after the one that predicts it
-        residuals = captured[0].reshape(-1, captured[0].shape[-1]).index_select(0, packed.source + 1)
+        residuals = captured.reshape(-1, captured.shape[-1]).index_select(0, packed.source + 1)
         per_token = pooled.apply(residuals)
         lengths = torch.bincount(rows, minlength=shape[0]).clamp(min=1).to(per_token.dtype)
         features = per_token.new_zeros((shape[0], per_token.shape[-1])).index_add(0, rows, per_token)
@@ -139,6 +130,26 @@ def packed_scores(model: torch.nn.Module, batch: Batch, full_distribution: bool 
         return out, None, features
     distributions = logits.new_zeros((*shape, logits.shape[-1])).index_put((rows, cols), logits.log_softmax(-1))
     return out, distributions, features
+
+
+def _packed_forward(model: torch.nn.Module, packed: PackedBatch, full_distribution: bool,
+                    pooled: PooledFeatures | None) -> tuple[Tensor, Tensor | None, Tensor | None]:
+    """The decoder body over the packed rows and the head at response positions: token log-probs [N], the logits
+    [N, V] when full distributions are asked for (or the head is wrapped), and the residual stream after
+    ``pooled``'s block when given. One call, so a sharded model runs it inside its forward hooks."""
+    causal_lm = unwrapped_causal_lm(model)
+    with block_output(model, pooled.layer) if pooled else nullcontext() as captured:
+        hidden = causal_lm.base_model(input_ids=packed.input_ids, position_ids=packed.position_ids,
+                                      use_cache=False).last_hidden_state
+    hidden = hidden.reshape(-1, hidden.shape[-1]).index_select(0, packed.source)
+    head = plain_head(causal_lm)
+    logits = None
+    if head is not None and not full_distribution:
+        token_logps = head_token_logps(hidden, head, packed.targets)
+    else:  # a wrapped head (an adapter on it) or full distributions asked for: the logits are needed anyway
+        logits = causal_lm.get_output_embeddings()(hidden).float()
+        token_logps = -F.cross_entropy(logits, packed.targets, reduction="none")
+    return token_logps, logits, captured[0] if pooled else None
 
 
 def architecture_key(model: torch.nn.Module) -> tuple:

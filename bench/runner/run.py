@@ -86,6 +86,7 @@ from bench.train.checkpoint import CHECKPOINT, checkpoint_problem
 from bench.train.loop import TrainConfig, train
 from bench.train.model_setup import AdapterReference, prepare_model
 from bench.train.outcome_inputs import OutcomeInputs
+from bench.train.sharding import launch_sharding
 from bench.train.stats import CachedReference, LiveReference, MovingReference, ReferenceSource
 
 DISTRIBUTION_CACHE_LIMIT = 512 * 2**20
@@ -127,6 +128,7 @@ class Runner:
         # alone says, evaluates and writes (bench.train.distributed).
         self.processes = PartialState(cpu=not torch.cuda.is_available(), timeout=PROCESS_GROUP_TIMEOUT)
         self.main = self.processes.is_main_process
+        self.sharding = launch_sharding()  # read (and a DeepSpeed or FSDP1 launch refused) before any work
         say = say if self.main else _silent
         self.config, self.say = config, say
         self.store, self.cache = Path(config.store), Path(config.cache)
@@ -134,7 +136,10 @@ class Runner:
         selectors = build_selectors(config)
         check_writable(self.store, "store")
         check_writable(self.cache, "cache")
-        self.world: World = build_world(config, progress=config.progress)
+        # The main process builds what the world caches (the gym's reference model is trained by it alone) and the
+        # others then read it: transformers writes checkpoints only from the launch's rank 0.
+        with self.processes.main_process_first():
+            self.world: World = build_world(config, progress=config.progress)
         for line in self.world.log:
             say(line)
         planned = plan_jobs(config, variants, self.world.source_kind, self.world.has_scores,
@@ -599,6 +604,7 @@ class Runner:
         self.say(f"{name}: {len(todo)} jobs ({len(todo) - len(pending)} already finished)"
                  + (f"; {workers} at a time, each in its own process" if workers > 1 else "")
                  + (f"; each trained by {self.processes.num_processes} processes" if launched else "")
+                 + (" with sharded weights (FSDP2)" if launched and self.sharding else "")
                  + (f"; {slurm_plan(self.config)}" if slurm and pending else ""))
         self.reference_pass([job for _, job, _ in pending])
         for _, job, _ in pending:  # selections and k-wise cuts fail here, before anything trains

@@ -23,6 +23,13 @@ from bench.fingerprint import STAMP_FILE, directory_fingerprint
 from bench.integrity import Damaged, verify_manifest, write_manifest
 from bench.models.adapters import has_adapters
 from bench.notices import notice
+from bench.train.sharding import (
+    full_optimizer_state,
+    full_weights,
+    is_sharded,
+    load_full_optimizer_state,
+    load_full_weights,
+)
 
 SNAPSHOT = "snapshot"
 CHECKPOINT = "checkpoint"
@@ -40,8 +47,20 @@ def _save_weights(model: torch.nn.Module, path: Path) -> None:
         save_model(model, str(path))  # handles tied (shared) weights
 
 
+def _without_tied_copies(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``weights`` with one name per tensor held under several (tied embeddings): the name safetensors'
+    ``save_model`` keeps (the first in sorted order), so a sharded run writes the file an unsharded one does."""
+    names_of: dict[int, list[str]] = {}
+    for name, tensor in weights.items():
+        names_of.setdefault(id(tensor), []).append(name)
+    dropped = {name for names in names_of.values() for name in sorted(names)[1:]}
+    return {name: tensor for name, tensor in weights.items() if name not in dropped}
+
+
 def _load_weights(model: torch.nn.Module, path: Path) -> None:
-    if has_adapters(model):
+    if is_sharded(model):
+        load_full_weights(model, load_file(path))
+    elif has_adapters(model):
         saved = load_file(path)
         trainable = {name for name, p in model.named_parameters() if p.requires_grad}
         if set(saved) != trainable:
@@ -73,12 +92,24 @@ def _unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict[str, Any])
 
 
 def save_snapshot(run_dir: Path, step: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                  scheduler: Any, objective_state: dict[str, float], reference: torch.nn.Module | None = None) -> None:
+                  scheduler: Any, objective_state: dict[str, float], reference: torch.nn.Module | None = None,
+                  write: bool = True) -> None:
     """Write a resumable snapshot of the training state after ``step`` optimizer steps; with the weights of a
-    ``reference`` that moves during training (TR-DPO) when there is one."""
-    opt_tensors, opt_meta = _flatten_optimizer(optimizer.state_dict())
+    ``reference`` that moves during training (TR-DPO) when there is one.
+
+    Every process of a launch calls it (a sharded model's state is gathered whole, which communicates); only the
+    one with ``write`` writes, the same files an unsharded run writes."""
+    sharded = is_sharded(model)
+    weights = full_weights(model) if sharded else None
+    optimizer_state = full_optimizer_state(model, optimizer) if sharded else {}
+    if not write:
+        return
+    opt_tensors, opt_meta = _flatten_optimizer(optimizer_state if sharded else optimizer.state_dict())
     with atomic.directory(Path(run_dir) / SNAPSHOT) as tmp:
-        _save_weights(model, tmp / "model.safetensors")
+        if weights is not None:
+            save_file(_without_tied_copies(weights), tmp / "model.safetensors")
+        else:
+            _save_weights(model, tmp / "model.safetensors")
         if reference is not None:
             save_model(reference, str(tmp / REFERENCE_WEIGHTS))
         save_file(opt_tensors, tmp / "optimizer.safetensors")
@@ -118,8 +149,11 @@ def load_snapshot(run_dir: Path, model: torch.nn.Module, optimizer: torch.optim.
     _load_weights(model, path / "model.safetensors")
     if reference is not None:
         load_model(reference, str(path / REFERENCE_WEIGHTS))
-    optimizer.load_state_dict(_unflatten_optimizer(load_file(path / "optimizer.safetensors"),
-                                                   meta["optimizer"]))
+    optimizer_state = _unflatten_optimizer(load_file(path / "optimizer.safetensors"), meta["optimizer"])
+    if is_sharded(model):
+        load_full_optimizer_state(model, optimizer, optimizer_state)
+    else:
+        optimizer.load_state_dict(optimizer_state)
     scheduler.load_state_dict(meta["scheduler"])
     rng = load_file(path / "rng.safetensors")
     torch.set_rng_state(rng["torch"])
@@ -128,16 +162,21 @@ def load_snapshot(run_dir: Path, model: torch.nn.Module, optimizer: torch.optim.
     return meta["step"], meta["objective"]
 
 
-def save_checkpoint(directory: Path, model, tokenizer) -> str:
+def save_checkpoint(directory: Path, model, tokenizer, write: bool = True) -> str | None:
     """Write the final HF checkpoint atomically; returns its fingerprint (stamped beside the weights).
 
     A LoRA policy is saved as its adapter, then merged into its base (in place: training is over) and saved whole.
+    Every process of a launch calls it (a sharded model is gathered whole first); only the one with ``write``
+    writes, and the others get None.
     """
+    weights = full_weights(model) if is_sharded(model) else None
+    if not write:
+        return None
     with atomic.directory(directory) as tmp:
         if has_adapters(model):
             model.save_pretrained(tmp / ADAPTER, safe_serialization=True)
             model = model.merge_and_unload()
-        model.save_pretrained(tmp, safe_serialization=True)
+        model.save_pretrained(tmp, safe_serialization=True, state_dict=weights)
         if tokenizer is not None:
             tokenizer.save_pretrained(tmp)
         stamp = directory_fingerprint(tmp)

@@ -12,61 +12,98 @@ model in DistributedDataParallel: bench's packed scorer calls the model's decode
 price is that communication does not overlap the backward pass, which on CPU processes or one node is small.
 
 Only the main process writes (logs, snapshots, the checkpoint); every process reads a snapshot to resume.
+
+A process of a launch also trains alone at times: the gym's reference model is trained by whichever process takes
+the gym's lock while the others wait for it. :class:`Processes` says which processes train together, so that a
+lone process neither waits for the others' gradients nor leaves the writing to a main process that is not there.
+With a :mod:`bench.train.sharding` launch the parameters are DTensors whose gradients FSDP has already reduced;
+:func:`average_gradients` reduces only the rest.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from accelerate import Accelerator
 from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
+from torch.distributed.tensor import DTensor
 
 from bench.methods.base import Objective
 
 
-def micro_batch_index(step: int, micro: int, grad_accum: int, accelerator: Accelerator) -> int:
+@dataclass(frozen=True)
+class Processes:
+    """The processes that train one job together: every process of the launch, or this one ``alone``."""
+
+    accelerator: Accelerator
+    alone: bool = False
+
+    @property
+    def count(self) -> int:
+        return 1 if self.alone else self.accelerator.num_processes
+
+    @property
+    def index(self) -> int:
+        return 0 if self.alone else self.accelerator.process_index
+
+    @property
+    def writes(self) -> bool:
+        """Whether this process writes the job's files (the launch's main process, or a lone one)."""
+        return self.alone or self.accelerator.is_main_process
+
+    def reduce(self, tensor: torch.Tensor, reduction: str) -> torch.Tensor:
+        """``tensor`` reduced (``sum`` or ``mean``) over the processes; itself for one."""
+        if self.count == 1:
+            return tensor
+        return self.accelerator.reduce(tensor.to(self.accelerator.device), reduction=reduction)
+
+    def wait(self) -> None:
+        """Wait until every process got here (no-op for one)."""
+        if self.count > 1:
+            self.accelerator.wait_for_everyone()
+
+
+def micro_batch_index(step: int, micro: int, grad_accum: int, processes: Processes) -> int:
     """Which micro-batch of the job's data order this process trains on at (``step``, ``micro``)."""
-    return (step * grad_accum + micro) * accelerator.num_processes + accelerator.process_index
+    return (step * grad_accum + micro) * processes.count + processes.index
 
 
-def average_gradients(model: torch.nn.Module, accelerator: Accelerator) -> None:
-    """Replace every trainable parameter's gradient by its mean over processes (no-op in one process)."""
-    if accelerator.num_processes == 1:
+def average_gradients(model: torch.nn.Module, processes: Processes) -> None:
+    """Replace every trainable, unsharded parameter's gradient by its mean over processes (no-op in one process)."""
+    if processes.count == 1:
         return
-    parameters = [p for p in model.parameters() if p.requires_grad]
+    # A sharded (DTensor) parameter's gradient was already reduced by FSDP in the backward (bench.train.sharding).
+    parameters = [p for p in model.parameters() if p.requires_grad and not isinstance(p, DTensor)]
     for parameter in parameters:
         if parameter.grad is None:  # a parameter this step did not reach still takes part in the reduction
             parameter.grad = torch.zeros_like(parameter)
     grads = [p.grad for p in parameters]
     for dtype in sorted({g.dtype for g in grads}, key=str):
         same = [g for g in grads if g.dtype == dtype]
-        averaged = accelerator.reduce(_flatten_dense_tensors(same), reduction="mean")
+        averaged = processes.reduce(_flatten_dense_tensors(same), "mean")
         for grad, value in zip(same, _unflatten_dense_tensors(averaged, same), strict=True):
             grad.copy_(value)
 
 
-def average_objective_state(objective: Objective, accelerator: Accelerator) -> None:
+def average_objective_state(objective: Objective, processes: Processes) -> None:
     """Average a stateful objective's running statistics over processes after a step, so every process continues
     from the same state (each updated it with its own micro-batches). For one process this is the identity."""
     state = objective.state_dict()
-    if accelerator.num_processes == 1 or not state:
+    if processes.count == 1 or not state:
         return
     names = sorted(state)
-    values = torch.tensor([float(state[name]) for name in names], dtype=torch.float64, device=accelerator.device)
-    averaged = accelerator.reduce(values, reduction="mean").cpu().tolist()
+    values = torch.tensor([float(state[name]) for name in names], dtype=torch.float64)
+    averaged = processes.reduce(values, "mean").cpu().tolist()
     objective.load_state_dict(dict(zip(names, averaged, strict=True)))
 
 
-def all_finite(loss: torch.Tensor, accelerator: Accelerator) -> bool:
+def all_finite(loss: torch.Tensor, processes: Processes) -> bool:
     """Whether the loss is finite on every process: a process must not stop alone while the others wait for it."""
     finite = torch.isfinite(loss.detach()).float().reshape(1)
-    if accelerator.num_processes > 1:
-        finite = accelerator.reduce(finite.to(accelerator.device), reduction="mean")
-    return bool(finite.item() == 1)
+    return bool(processes.reduce(finite, "mean").item() == 1)
 
 
-def total(value: int, accelerator: Accelerator) -> int:
+def total(value: int, processes: Processes) -> int:
     """``value`` summed over processes (token counts for throughput)."""
-    if accelerator.num_processes == 1:
-        return value
-    return int(accelerator.reduce(torch.tensor([value], dtype=torch.int64, device=accelerator.device),
-                                  reduction="sum").item())
+    return int(processes.reduce(torch.tensor([value], dtype=torch.int64), "sum").item())

@@ -25,10 +25,11 @@ from transformers import get_scheduler
 
 from bench import atomic, failpoints
 from bench.data.tokenize import Batch
-from bench.errors import BenchError
+from bench.errors import BenchError, ConfigError
 from bench.methods.base import Objective
 from bench.train.checkpoint import CHECKPOINT, checkpoint_fingerprint, load_snapshot, save_checkpoint, save_snapshot
 from bench.train.distributed import (
+    Processes,
     all_finite,
     average_gradients,
     average_objective_state,
@@ -38,6 +39,7 @@ from bench.train.distributed import (
 from bench.train.memory import PeakMemory
 from bench.train.metrics import MetricAccumulator
 from bench.train.outcome_inputs import OutcomeInputs
+from bench.train.sharding import launch_sharding, shard
 from bench.train.stats import ReferenceSource, gather_stats, moving_reference
 
 PRECISIONS = {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}
@@ -137,29 +139,37 @@ class TrainResult:
 
 def train(objective: Objective, model: torch.nn.Module, tokenizer, batches: BatchSource,
           reference: ReferenceSource | None, config: TrainConfig, run_dir: Path, seed: int,
-          progress: bool = True, outcome_inputs: OutcomeInputs | None = None) -> TrainResult:
+          progress: bool = True, outcome_inputs: OutcomeInputs | None = None, alone: bool = False) -> TrainResult:
     """Train ``model`` with ``objective`` and write ``run_dir/checkpoint``; resumes from a snapshot.
 
     ``outcome_inputs`` carries the reference samples and outcome predictions of outcome objectives. Launched in
     several processes, each trains on its share of every step (:mod:`bench.train.distributed`) and only the main
-    process writes.
+    process writes; ``alone`` says that only this process of a launch called it (it trains the whole job).
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     set_seed(seed)
+    sharding = launch_sharding()
     accelerator = _accelerator(config.precision)
-    writes = accelerator.is_main_process
+    processes = Processes(accelerator, alone=alone)
+    writes = processes.writes
+    moving = moving_reference(objective.needs, reference)
+    # The model is placed, not wrapped: gradients are averaged by bench.train.distributed (its docstring says why)
+    # or reduced by FSDP (bench.train.sharding), and autocast is entered explicitly around scoring, which covers
+    # the packed path too.
+    model = model.to(accelerator.device)
+    if sharding is not None and not alone:
+        if moving is not None:
+            raise ConfigError(f"{objective.name} moves its reference toward the policy, which an FSDP launch does not "
+                              f"support yet; launch without the FSDP config (plain data parallelism)")
+        shard(model, sharding)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr,
                                   betas=config.adam_betas, weight_decay=config.weight_decay)
     scheduler = get_scheduler(config.scheduler, optimizer, num_warmup_steps=config.warmup(),
                               num_training_steps=config.steps)
-    moving = moving_reference(objective.needs, reference)
     reference_weights = moving.model if moving is not None else None  # saved and restored with every snapshot
     start_step, objective_state = load_snapshot(run_dir, model, optimizer, scheduler, reference_weights)
     objective.load_state_dict(objective_state)
-    # The model is placed, not wrapped: gradients are averaged by bench.train.distributed (its docstring says why)
-    # and autocast is entered explicitly around scoring, which covers the packed path too.
-    model = model.to(accelerator.device)
     optimizer = accelerator.prepare(optimizer)
     model.train()
     needs = objective.needs
@@ -174,46 +184,44 @@ def train(objective: Objective, model: torch.nn.Module, tokenizer, batches: Batc
         for step in range(start_step, config.steps):
             accumulator = MetricAccumulator()
             for micro in range(config.grad_accum):
-                batch, mismatched = batches.get(micro_batch_index(step, micro, config.grad_accum, accelerator), model)
+                batch, mismatched = batches.get(micro_batch_index(step, micro, config.grad_accum, processes), model)
                 batch = batch.to(accelerator.device)
                 mismatched = mismatched.to(accelerator.device) if mismatched is not None else None
                 with accelerator.autocast():
                     stats = gather_stats(model, batch, needs, reference, mismatched, outcome_inputs,
                                          progress=step / config.steps)
                     output = objective.loss(stats)
-                if not all_finite(output.loss, accelerator):
+                if not all_finite(output.loss, processes):
                     raise BenchError(f"{objective.name}: non-finite loss {output.loss.item()} at step {step + 1}; "
                                      f"lower train.lr or check methods.{objective.name}.* "
                                      f"(snapshot at step {start_step} kept)")
                 accelerator.backward(output.loss / config.grad_accum)
                 accumulator.add(output, batch.size)
                 tokens += int(batch.attention_mask.sum())
-            average_gradients(model, accelerator)
+            average_gradients(model, processes)
             grad_norm = accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             if moving is not None:
                 moving.after_step(model, step + 1)
-            average_objective_state(objective, accelerator)
+            average_objective_state(objective, processes)
             record = {"step": step + 1, "lr": scheduler.get_last_lr()[0], "grad_norm": float(grad_norm),
-                      **accumulator.result(accelerator)}
+                      **accumulator.result(processes)}
             log.write(json.dumps(record) + "\n")
             log.flush()
             failpoints.reached("training-step")
             bar.update(1)
             bar.set_postfix(loss=f"{record['loss']:.4f}")
-            if (writes and config.snapshot_every and (step + 1) % config.snapshot_every == 0
-                    and step + 1 < config.steps):
+            if config.snapshot_every and (step + 1) % config.snapshot_every == 0 and step + 1 < config.steps:
                 save_snapshot(run_dir, step + 1, model, optimizer, scheduler, objective.state_dict(),
-                              reference_weights)
+                              reference_weights, write=writes)
         step_seconds = time.perf_counter() - steps_started
         peak_memory = memory.peak_bytes()  # before saving: the figure is the training's, not serialisation's
     bar.close()
-    tokens = total(tokens, accelerator)
-    if writes:
-        save_checkpoint(run_dir / CHECKPOINT, model, tokenizer)
-    accelerator.wait_for_everyone()  # every process returns once the checkpoint exists
+    tokens = total(tokens, processes)
+    save_checkpoint(run_dir / CHECKPOINT, model, tokenizer, write=writes)
+    processes.wait()  # every process returns once the checkpoint exists
     fingerprint = checkpoint_fingerprint(run_dir / CHECKPOINT)
     seconds = time.perf_counter() - started
     return TrainResult(run_dir / CHECKPOINT, fingerprint, config.steps, seconds, step_seconds, tokens, start_step,

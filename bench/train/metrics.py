@@ -7,11 +7,14 @@ for a step does not depend on how the step was split into micro-batches or devic
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import TYPE_CHECKING
 
 import torch
-from accelerate import Accelerator
 
 from bench.methods.base import LossOutput
+
+if TYPE_CHECKING:
+    from bench.train.distributed import Processes
 
 
 class MetricAccumulator:
@@ -34,11 +37,11 @@ class MetricAccumulator:
                 self._sums[name] += float(value.sum())
                 self._weights[name] += value.numel()
 
-    def result(self, accelerator: Accelerator | None = None) -> dict[str, float]:
-        """Weighted means, reduced over processes when running distributed."""
+    def result(self, processes: Processes | None = None) -> dict[str, float]:
+        """Weighted means, reduced over the processes training the job together."""
         names = sorted(self._sums)
         totals = torch.tensor([[self._sums[n], self._weights[n]] for n in names], dtype=torch.float64)
-        if accelerator is not None and accelerator.num_processes > 1:
-            totals = accelerator.reduce(totals.to(accelerator.device), reduction="sum").cpu()
+        if processes is not None:
+            totals = processes.reduce(totals, "sum").cpu()
         return {name: float(total / weight) if weight else float("nan")
                 for name, (total, weight) in zip(names, totals.tolist(), strict=True)}
