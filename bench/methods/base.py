@@ -91,7 +91,6 @@ class Needs:
     trainer, so it cannot come from the reference cache."""
 
 
-
 class NeedsFromFields:
     """``needs`` that depend on the objective's hyper-parameters (RLOO's k samples, FPO's top-k and layer,
     TR-DPO's reference update).

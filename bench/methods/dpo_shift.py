@@ -19,7 +19,7 @@ already taken and S the run's steps, ``increase_linear`` uses lambda_min + (lamb
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 from bench.errors import ConfigError, PlanError
 from bench.methods import register_method
@@ -35,7 +35,7 @@ from bench.methods.base import (
 from bench.methods.pairwise import pair_output, reference_margin
 
 Schedule = Literal["fixed", "increase_linear", "decrease_linear"]
-SCHEDULES = ("fixed", "increase_linear", "decrease_linear")
+SCHEDULES = get_args(Schedule)
 
 
 @register_method("dpo_shift")

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 from torch import Tensor
+from torch.distributed.fsdp import FSDPModule
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,8 @@ def sample_token_ids(model: torch.nn.Module, prompt_ids: list[list[int]], params
     """``params.n`` sampled continuations per prompt, as token ids ending at (and including) EOS.
 
     Prompts are left-padded into one batch. Sampling is seeded so the same (model, prompts, params)
-    gives the same samples on the same device and library versions.
+    gives the same samples on the same device and library versions (and process count: on-policy objectives
+    sample each process's micro-batches where it trains them).
     """
     device = next(model.parameters()).device
     width = max(len(p) for p in prompt_ids)
@@ -42,13 +44,18 @@ def sample_token_ids(model: torch.nn.Module, prompt_ids: list[list[int]], params
         attention[i, width - len(ids):] = 1
     torch.manual_seed(generator_seed)
     greedy = params.temperature == 0
-    with torch.inference_mode():
+    sharded = isinstance(model, FSDPModule)
+    # FSDP2 writes each gathered block into buffers it reuses for training, which inference tensors cannot be.
+    with torch.no_grad() if sharded else torch.inference_mode():
         output: Tensor = model.generate(
             input_ids=input_ids.to(device), attention_mask=attention.to(device),
             do_sample=not greedy, temperature=None if greedy else params.temperature,
             top_p=None if greedy else params.top_p, top_k=0 if not greedy else None,
             max_new_tokens=params.max_new_tokens, num_return_sequences=params.n,
-            pad_token_id=pad_id, eos_token_id=eos_id)
+            pad_token_id=pad_id, eos_token_id=eos_id,
+            # A sharded policy's processes gather each block's weights together: all must run as many forward
+            # passes, so one whose samples all ended keeps stepping until every process's have.
+            synced_gpus=sharded)
     continuations = output[:, width:].tolist()
     samples = []
     for row in continuations:

@@ -488,7 +488,7 @@ class Runner:
                                           temperature=self.config.generate.temperature,
                                           n=needs.samples_per_prompt, seed=job.seed)
                 batches = OnlineBatches(prompts, prompt_ids, self.config.train.micro_batch_size, job.seed,
-                                        sampling, self.world.reward_function(job.seed), self.tokenizer)
+                                        sampling, self.world.reward_function, self.tokenizer)
             else:
                 batches = OfflineBatches(self.dataset(job.dataset), self.config.train.micro_batch_size, job.seed,
                                          mismatched=needs.mismatched)

@@ -55,9 +55,12 @@ class OnlineBatches:
     """Micro-batches sampled from the current policy and scored by the run's reward function."""
 
     def __init__(self, prompts: list[str], prompt_ids: list[list[int]], batch_size: int, seed: int,
-                 sampling: SamplingParams, reward: RewardFunction, tokenizer) -> None:
+                 sampling: SamplingParams, rewards: Callable[[int], RewardFunction], tokenizer) -> None:
+        """``rewards(seed)`` is the reward function with its noise seeded by ``seed``: each micro-batch's scores
+        come from a function seeded by the micro-batch's number, so they do not depend on which micro-batches
+        were scored before it in this process (a resumed run, or a launch's processes, score the same)."""
         self.prompts, self.prompt_ids = prompts, prompt_ids
-        self.sampling, self.reward, self.tokenizer = sampling, reward, tokenizer
+        self.sampling, self.rewards, self.tokenizer = sampling, rewards, tokenizer
         self.seed = seed
         self.order = EpochOrder(len(prompts), batch_size, seed)
 
@@ -66,11 +69,12 @@ class OnlineBatches:
         prompt_ids = [self.prompt_ids[i] for i in rows.tolist()]
         was_training = model.training
         model.eval()
+        seed = self.seed * 7919 + number
         samples = sample_token_ids(model, prompt_ids, self.sampling, self.tokenizer.pad_token_id,
-                                   self.tokenizer.eos_token_id, generator_seed=self.seed * 7919 + number)
+                                   self.tokenizer.eos_token_id, generator_seed=seed)
         model.train(was_training)
         texts = [self.tokenizer.decode(s, skip_special_tokens=True) for group in samples for s in group]
         prompts = [self.prompts[i] for i in rows.tolist() for _ in range(self.sampling.n)]
-        scores = torch.tensor(list(self.reward(prompts, texts)), dtype=torch.float32)
+        scores = torch.tensor(list(self.rewards(seed)(prompts, texts)), dtype=torch.float32)
         scores = scores.view(len(prompt_ids), self.sampling.n)
         return collate(prompt_ids, samples, self.tokenizer.pad_token_id, rows, {"scores": scores}), None

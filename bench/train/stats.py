@@ -116,19 +116,18 @@ def gather_stats(model: torch.nn.Module, batch: Batch, needs: Needs, reference: 
     ref = reference.scores(batch) if needs.reference else None
     if ref is not None:
         stats.ref_logps = per_response(ref.logps)
+    if needs.token_logps or needs.token_kl or needs.token_collision:  # every token-level statistic comes masked
+        stats.token_mask = per_response(batch.response_mask)
     if needs.token_logps:
         stats.token_logps = per_response(policy.token_logps)
-        stats.token_mask = per_response(batch.response_mask)
         if ref is not None:
             stats.ref_token_logps = per_response(ref.token_logps)
     if needs.token_kl:
         ref_dist = reference.scores(batch, "distributions").log_distributions
         kl = token_kl(ref_dist[:, :width], policy.log_distributions, batch.response_mask)
         stats.token_kl = per_response(kl)
-        stats.token_mask = per_response(batch.response_mask)
     if needs.token_collision:
         stats.token_log_collision = per_response(log_collision(policy.log_distributions, batch.response_mask))
-        stats.token_mask = per_response(batch.response_mask)
     if sae:
         stats.sae_codes = per_response(policy.pooled)
         indices, values = reference.cache.sae_topk(batch, sae[1], needs.sae.top_k)

@@ -19,8 +19,9 @@ from bench.store_layout import METRICS_FILE
 
 ACCELERATE = Path(sys.executable).with_name("accelerate")
 FSDP_CONFIG = Path(__file__).parents[2] / "configs" / "accelerate" / "fsdp2.yaml"
-COMMON = ["preset=smoke", "method=dpo,kto", "train.micro_batch_size=4", "eval.evaluators=[]", "progress=false"]
-"""dpo, and kto: a batch-level objective whose z0 comes from its micro-batch's mismatched pairs."""
+COMMON = ["preset=smoke", "method=dpo,kto,rloo", "train.micro_batch_size=4", "eval.evaluators=[]", "progress=false"]
+"""dpo; kto, a batch-level objective whose z0 comes from its micro-batch's mismatched pairs; and rloo, which samples
+its micro-batches from the policy (each process its own) and scores them with the gym's noisy reward."""
 DATA_PARALLEL = [str(ACCELERATE), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
                  "--mixed_precision", "no", "--dynamo_backend", "no"]
 FULLY_SHARDED = [str(ACCELERATE), "launch", "--config_file", str(FSDP_CONFIG), "--num_processes", "2"]
@@ -44,7 +45,7 @@ def _bench(arguments: list[str], launch: list[str] | None = None, kill_at: str |
 
 @pytest.fixture(scope="module")
 def one_process_store(tmp_path_factory, smoke_gym, smoke_cache) -> Path:
-    """dpo and kto trained by one process with two micro-batches a step: what every launch of two must equal."""
+    """The jobs trained by one process with two micro-batches a step: what every launch of two must equal."""
     store = tmp_path_factory.mktemp("one-process")
     _bench([*COMMON, "train.grad_accum=2", f"store={store}", f"cache={smoke_cache}"])
     return store
@@ -64,10 +65,10 @@ def test_two_processes_train_exactly_like_one_with_twice_the_accumulation(launch
 
     assert "each trained by 2 processes" in launched.stderr
     assert ("with sharded weights (FSDP2)" in launched.stderr) == (launch is FULLY_SHARDED)
-    assert launched.stderr.count("jobs (2 run, 0 reused)") == 1  # one report, from the main process
+    assert launched.stderr.count("jobs (3 run, 0 reused)") == 1  # one report, from the main process
     launched_logs, single_logs = _logs(launched_store), _logs(single_store)
     # The same job keys (2 processes x 1 = 1 process x 2 micro-batches per step), one set of files per job.
-    assert sorted(launched_logs) == sorted(single_logs) and len(launched_logs) == 2
+    assert sorted(launched_logs) == sorted(single_logs) and len(launched_logs) == 3
     for job, single in single_logs.items():
         launched_log = launched_logs[job]
         assert [r["step"] for r in launched_log] == [1, 2, 3, 4]
@@ -84,8 +85,9 @@ def test_two_processes_train_exactly_like_one_with_twice_the_accumulation(launch
 @needs_accelerate
 def test_sharded_and_unsharded_runs_resume_each_others_snapshots(tmp_path, smoke_gym, smoke_cache):
     """Killed after its snapshot at step 2, an FSDP launch is resumed by one process, which is killed after its
-    snapshot at step 4 and resumed by an FSDP launch: the weights and log are those of one uninterrupted process."""
-    arguments = ["preset=smoke", "method=dpo", "train.micro_batch_size=4", "eval.evaluators=[]", "progress=false",
+    snapshot at step 4 and resumed by an FSDP launch: the weights and log are those of one uninterrupted process.
+    rloo: its samples and their noisy rewards depend on the micro-batch only, not on what ran before in a process."""
+    arguments = ["preset=smoke", "method=rloo", "train.micro_batch_size=4", "eval.evaluators=[]", "progress=false",
                  "train.steps=6", "train.snapshot_every=2", f"cache={smoke_cache}"]
     store, uninterrupted = tmp_path / "relayed", tmp_path / "uninterrupted"
     _bench([*arguments, "train.grad_accum=1", f"store={store}"], FULLY_SHARDED, kill_at="training-step:3")
