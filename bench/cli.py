@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import shlex
+import subprocess
 import sys
 from pathlib import Path
 
@@ -64,9 +66,14 @@ def main(ctx: click.Context, debug: bool) -> None:
 def run(overrides: tuple[str, ...]) -> None:
     """Train and evaluate methods: bench run method=all seed=0,1,2 train.steps=200 methods.dpo.beta=0.05"""
     from bench.config import build_config
+    from bench.runner.launch import launch_command
     from bench.runner.run import run as run_all
 
     config = build_config(list(overrides))
+    command = launch_command(config, list(overrides))
+    if command is not None:  # launch.processes: the run goes on in the launched processes
+        click.echo(f"launching: {shlex.join(command)}", err=True)
+        sys.exit(subprocess.call(command))
     result = run_all(config, say=lambda line: click.echo(line, err=True))
     if not result.reports:
         return

@@ -134,6 +134,17 @@ class SlurmSettings:
 
 
 @dataclass
+class LaunchSettings:
+    """``bench run`` starting itself under ``accelerate launch`` (bench.runner.launch): one job over several
+    processes. Results do not depend on it (N processes with ``train.grad_accum=A`` are one with ``A*N``)."""
+
+    processes: int = 1
+    """Processes that train each job together; above 1, the run restarts itself under ``accelerate launch``."""
+    config: str | None = None
+    """An accelerate config file (``configs/accelerate/fsdp2.yaml`` shards the weights); None: data parallel."""
+
+
+@dataclass
 class TuningSettings:
     """The grid of equal-budget tuning (``tune=lr,beta``, :func:`bench.runner.plan.build_variants`): every
     objective of the run trains at each learning rate times each strength with the same steps and examples,
@@ -176,6 +187,7 @@ class RunConfig:
     """Where jobs run: ``local`` (this machine, ``workers`` at a time) or ``slurm`` (a Slurm job array through
     submitit, set by ``slurm.*``; bench.runner.slurm). Results do not depend on it."""
     slurm: SlurmSettings = field(default_factory=SlurmSettings)
+    launch: LaunchSettings = field(default_factory=LaunchSettings)
     gym: GymSettings = field(default_factory=GymSettings)
     data: DataSettings = field(default_factory=DataSettings)
     model: ModelSettings = field(default_factory=ModelSettings)
@@ -388,6 +400,7 @@ def _validate(config: RunConfig) -> None:
         raise ConfigError(f"executor={config.executor!r}{closest(config.executor, EXECUTORS)}: use "
                           f"{' or '.join(EXECUTORS)}")
     _validate_slurm(config.slurm)
+    _validate_launch(config)
     _validate_tuning(config)
     if not config.method:
         raise ConfigError("method= is empty; give a method name, a comma list or all")
@@ -418,6 +431,18 @@ def _validate(config: RunConfig) -> None:
 SLURM_MINIMUMS = {"gpus_per_job": 0, "cpus_per_job": 1, "mem_gb": 1, "time_minutes": 1, "array_parallelism": 1,
                   "max_retries": 0}
 """The least each numeric ``slurm.*`` setting may be (``mem_gb`` may also be null: the partition's default)."""
+
+
+def _validate_launch(config: RunConfig) -> None:
+    launch = config.launch
+    if launch.processes < 1:
+        raise ConfigError(f"launch.processes={launch.processes} must be >= 1")
+    if launch.config is not None and not Path(launch.config).is_file():
+        raise ConfigError(f"launch.config={launch.config}: no such file; give an accelerate config file "
+                          f"(configs/accelerate/ has ddp.yaml, fsdp2.yaml and fsdp2-grad-op.yaml)")
+    if launch.processes > 1 and config.executor == "slurm":
+        raise ConfigError("launch.processes > 1 with executor=slurm: a Slurm element trains its job in one process; "
+                          "use one or the other")
 
 
 def _validate_slurm(settings: SlurmSettings) -> None:

@@ -22,8 +22,6 @@ FSDP_CONFIG = Path(__file__).parents[2] / "configs" / "accelerate" / "fsdp2.yaml
 COMMON = ["preset=smoke", "method=dpo,kto,rloo", "train.micro_batch_size=4", "eval.evaluators=[]", "progress=false"]
 """dpo; kto, a batch-level objective whose z0 comes from its micro-batch's mismatched pairs; and rloo, which samples
 its micro-batches from the policy (each process its own) and scores them with the gym's noisy reward."""
-DATA_PARALLEL = [str(ACCELERATE), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-                 "--mixed_precision", "no", "--dynamo_backend", "no"]
 FULLY_SHARDED = [str(ACCELERATE), "launch", "--config_file", str(FSDP_CONFIG), "--num_processes", "2"]
 needs_accelerate = pytest.mark.skipif(not ACCELERATE.exists(),
                                       reason="the accelerate command is not installed beside this Python")
@@ -57,12 +55,15 @@ def _logs(store: Path) -> dict[str, list[dict]]:
 
 
 @needs_accelerate
-@pytest.mark.parametrize("launch", [DATA_PARALLEL, FULLY_SHARDED], ids=["data-parallel", "fsdp2"])
-def test_two_processes_train_exactly_like_one_with_twice_the_accumulation(launch, tmp_path, smoke_cache,
+@pytest.mark.parametrize(("launch", "option"), [(None, ["launch.processes=2"]), (FULLY_SHARDED, [])],
+                         ids=["data-parallel-by-option", "fsdp2-by-accelerate-launch"])
+def test_two_processes_train_exactly_like_one_with_twice_the_accumulation(launch, option, tmp_path, smoke_cache,
                                                                           one_process_store):
     launched_store, single_store = tmp_path / "launched", one_process_store
-    launched = _bench([*COMMON, "train.grad_accum=1", f"store={launched_store}", f"cache={smoke_cache}"], launch)
+    launched = _bench([*COMMON, *option, "train.grad_accum=1", f"store={launched_store}", f"cache={smoke_cache}"],
+                      launch)
 
+    assert ("launching: " in launched.stderr) == bool(option)  # bench run restarted itself under accelerate
     assert "each trained by 2 processes" in launched.stderr
     assert ("with sharded weights (FSDP2)" in launched.stderr) == (launch is FULLY_SHARDED)
     assert launched.stderr.count("jobs (3 run, 0 reused)") == 1  # one report, from the main process
