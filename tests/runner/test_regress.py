@@ -126,6 +126,11 @@ def _value(output: str, metric: str) -> float:
 @pytest.mark.slow
 def test_dpo_passes_against_the_committed_baseline_on_the_default_gym(default_gym_cache):
     result = invoke("regress", "dpo", f"cache={default_gym_cache}")
+    if "the gym's training data differ from the baseline's" in result.output:
+        # A baseline holds on the gym it was recorded on; CPUs whose kernels round otherwise build other gym data
+        # (README, `bench regress`: on one Sapphire Rapids machine dpo's KL is 53.8 there against 21.0 here).
+        pytest.skip("this CPU's floating-point kernels built another default gym than the baseline's (data "
+                    "fingerprints differ); the run and its printed comparison were made, the verdict does not apply")
     assert result.exit_code == 0, result.output
     assert "regress: passed (dpo)" in result.output
     assert "gold_win_rate" in result.output and "PASS" in result.output
